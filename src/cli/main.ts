@@ -1,0 +1,68 @@
+import { BridgeError, exitCodeFor, errorMessage } from '../errors.js';
+import { VERSION } from '../version.js';
+import { parseCommandArgs } from './args.js';
+import { runStart, START_HELP } from './start.js';
+import { runStatus, STATUS_HELP } from './status.js';
+
+const MAIN_HELP = `mcp-bridge ${VERSION}: one MCP endpoint for all your MCP servers
+
+Usage: mcp-bridge <command> [options]
+
+Commands:
+  start     run the daemon on http://127.0.0.1:8769/mcp (the default command)
+  status    show the running daemon's upstreams
+  help      show help for a command
+
+Options:
+  -h, --help       show help (also after any command: mcp-bridge start --help)
+  -v, --version    print the version
+
+Environment variables and the config file are described in the README.
+`;
+
+interface Command {
+  readonly help: string;
+  readonly run: (argv: string[]) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  start: { help: START_HELP, run: runStart },
+  status: { help: STATUS_HELP, run: runStatus },
+};
+
+/** Parses argv, runs one command, and returns the process exit code. Never throws. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === 'start' || (first.startsWith('-') && !isTopLevelFlag(first))) {
+      return await runCommand('start', first === 'start' ? rest : argv);
+    }
+    if (first === '-h' || first === '--help') return print(MAIN_HELP);
+    if (first === '-v' || first === '--version') return print(`${VERSION}\n`);
+    if (first === 'help') {
+      const topic = rest[0];
+      return print(topic && COMMANDS[topic] ? COMMANDS[topic].help : MAIN_HELP);
+    }
+    if (COMMANDS[first]) return await runCommand(first, rest);
+    throw new BridgeError('USAGE', `unknown command "${first}"; run "mcp-bridge --help" for the list of commands`);
+  } catch (error) {
+    process.stderr.write(`mcp-bridge: ${errorMessage(error)}\n`);
+    return exitCodeFor(error);
+  }
+}
+
+function isTopLevelFlag(arg: string): boolean {
+  return ['-h', '--help', '-v', '--version'].includes(arg);
+}
+
+async function runCommand(name: string, argv: string[]): Promise<number> {
+  const command = COMMANDS[name]!;
+  if (argv.includes('--help') || argv.includes('-h')) return print(command.help);
+  return command.run(argv);
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+

@@ -1,0 +1,102 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import type { BridgeConfig } from '../config/schema.js';
+import { startDaemon } from '../daemon.js';
+import { errorMessage } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { writeFileAtomic } from '../store/write-file-atomic.js';
+import { VERSION } from '../version.js';
+import { parseCommandArgs } from './args.js';
+
+export const START_HELP = `Usage: mcp-bridge start [--config PATH]
+
+Runs the daemon: every upstream in the config file behind one MCP endpoint
+(default http://127.0.0.1:8769/mcp). Stops cleanly on Ctrl-C / SIGTERM.
+
+Options:
+  -c, --config PATH   config file (default: $MCP_BRIDGE_CONFIG, else
+                      $MCP_BRIDGE_CONFIG_DIR/config.json, else ~/.config/mcp-bridge/config.json)
+  -h, --help          show this help
+
+Exit codes: 0 stopped cleanly, 1 runtime error (e.g. port in use), 2 bad config or usage.
+`;
+
+const EXAMPLE_CONFIG = {
+  $schema: 'Rename this file to config.json and edit it. Every key but mcpServers is optional.',
+  mcpServers: {
+    filesystem: {
+      command: 'npx',
+      args: ['-y', '@modelcontextprotocol/server-filesystem', '/path/to/a/folder'],
+    },
+    github: {
+      command: 'npx',
+      args: ['-y', '@modelcontextprotocol/server-github'],
+      env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${env:GITHUB_TOKEN}' },
+    },
+  },
+  port: 8769,
+  callTimeoutMs: 120000,
+};
+
+export async function runStart(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('start', argv, { config: { type: 'string', short: 'c' } });
+  const config = loadConfig({ configPath: values.config });
+  if (!config.fileExists) await explainMissingConfig(config);
+
+  const logger = createLogger({ logPath: config.logPath, level: config.logLevel, pretty: process.stderr.isTTY === true });
+  const daemon = await startDaemon({ config, logger });
+  process.stdout.write(`mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath})\n`);
+
+  process.on('exit', () => daemon.registry.killAllSync());
+  process.on('uncaughtException', (error) => fatal(logger, error));
+  process.on('unhandledRejection', (error) => logger.error({ err: errorMessage(error) }, 'unhandled rejection'));
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal; exiting now');
+        daemon.registry.killAllSync();
+        process.exit(1);
+      }
+      logger.info({ signal }, 'shutting down');
+      daemon.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          logger.error({ err: errorMessage(error) }, 'error during shutdown');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+async function explainMissingConfig(config: BridgeConfig): Promise<void> {
+  const { file } = config;
+  const example = join(config.configDir, 'config.example.json');
+  try {
+    await mkdir(config.configDir, { recursive: true, mode: 0o700 });
+    if (!existsSync(example)) {
+      await writeFileAtomic(example, `${JSON.stringify(EXAMPLE_CONFIG, null, 2)}\n`, { mode: 0o600 });
+    }
+    process.stderr.write(
+      `mcp-bridge: no config file at ${file}; starting with no upstreams.\n` +
+        `  To add MCP servers, copy ${example} to ${file} and edit it (Claude Desktop's "mcpServers" format).\n`,
+    );
+  } catch (error) {
+    process.stderr.write(
+      `mcp-bridge: no config file at ${file} (and cannot create ${config.configDir}: ${errorMessage(error)}); starting with no upstreams.\n`,
+    );
+  }
+}
+
+function fatal(logger: Logger, error: unknown): never {
+  logger.fatal({ err: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }, 'uncaught exception');
+  process.stderr.write(`mcp-bridge: fatal: ${errorMessage(error)}\n`);
+  process.exit(1);
+}

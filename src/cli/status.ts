@@ -1,0 +1,50 @@
+import { loadConfig } from '../config/load.js';
+import { BridgeError, errorMessage } from '../errors.js';
+import type { Status } from '../server/status.js';
+import { parseCommandArgs } from './args.js';
+
+export const STATUS_HELP = `Usage: mcp-bridge status [--json] [--config PATH]
+
+Asks the running daemon for the state of every upstream.
+
+Options:
+  --json              print the raw JSON of GET /status
+  -c, --config PATH   config file (to find the daemon's port and host)
+  -h, --help          show this help
+
+Exit codes: 0 daemon running, 1 daemon not reachable, 2 bad config or usage.
+`;
+
+export async function runStatus(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('status', argv, {
+    json: { type: 'boolean' },
+    config: { type: 'string', short: 'c' },
+  });
+  const config = loadConfig({ configPath: values.config });
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}/status`;
+  let status: Status;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    status = (await response.json()) as Status;
+  } catch (error) {
+    throw new BridgeError(
+      'DAEMON_UNREACHABLE',
+      `no mcp-bridge daemon answers at ${url} (${errorMessage(error)}); start it with "npm start" or "mcp-bridge start"`,
+    );
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [`mcp-bridge ${status.version}, pid ${status.pid}, ${status.sessions} session(s), up ${Math.round(status.uptimeMs / 1000)} s`];
+  if (status.upstreams.length === 0) lines.push('no upstreams configured');
+  for (const u of status.upstreams) {
+    const pid = u.pid === null ? '' : ` pid ${u.pid}`;
+    const tools = `${u.toolCount} tool(s)${u.toolsSource === 'cache' ? ' (cached)' : ''}`;
+    lines.push(`${u.name.padEnd(20)} ${u.state.padEnd(10)} ${tools}${pid}, ${u.restarts} restart(s), since ${u.since}`);
+    if (u.lastError && u.state !== 'ready') lines.push(`${' '.repeat(21)}last error: ${u.lastError.message}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,220 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { BridgeError, errorMessage } from '../errors.js';
+import { defaultConfigDir, defaultLogPath } from './paths.js';
+import {
+  type BridgeConfig,
+  ConfigFileSchema,
+  DEFAULTS,
+  HttpServerSchema,
+  StdioServerSchema,
+  UpstreamNameSchema,
+  type UpstreamConfig,
+} from './schema.js';
+import { expandEnvRefs } from './secrets.js';
+
+export interface LoadConfigOptions {
+  /** `--config PATH`; wins over `MCP_BRIDGE_CONFIG`. A named file must exist. */
+  readonly configPath?: string | undefined;
+  /** The environment to read `MCP_BRIDGE_*` and `${env:X}` from. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Where the config file is looked for, and whether the user named it explicitly. */
+export function resolveConfigFile(options: LoadConfigOptions = {}): { file: string; explicit: boolean } {
+  const env = options.env ?? process.env;
+  const named = options.configPath ?? env.MCP_BRIDGE_CONFIG;
+  if (named) return { file: resolve(named), explicit: true };
+  return { file: join(resolveConfigDir(env), 'config.json'), explicit: false };
+}
+
+export function resolveConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.MCP_BRIDGE_CONFIG_DIR || defaultConfigDir(env));
+}
+
+/**
+ * Reads, validates and merges the config file with the `MCP_BRIDGE_*` environment variables
+ * (environment wins over the file, the file over defaults). Throws a BridgeError whose message
+ * names the file, the key and what was expected.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
+  const env = options.env ?? process.env;
+  const { file, explicit } = resolveConfigFile(options);
+  const raw = readConfigFile(file, explicit);
+  const parsed = ConfigFileSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw invalid(file, parsed.error.issues);
+  const data = parsed.data;
+
+  const issues: z.core.$ZodIssue[] = [];
+  const upstreams: UpstreamConfig[] = [];
+  const callTimeoutMs = data.callTimeoutMs ?? DEFAULTS.callTimeoutMs;
+  for (const [name, entry] of Object.entries(data.mcpServers)) {
+    const nameCheck = UpstreamNameSchema.safeParse(name);
+    if (!nameCheck.success) {
+      issues.push(...prefixIssues(nameCheck.error.issues, ['mcpServers', name]));
+      continue;
+    }
+    const upstream = parseServer(name, entry, { file, env, callTimeoutMs, issues });
+    if (upstream) upstreams.push(upstream);
+  }
+  if (issues.length > 0) throw invalid(file, issues);
+
+  addEnvUpstreams(upstreams, env, callTimeoutMs);
+
+  return {
+    file,
+    fileExists: raw !== undefined,
+    configDir: resolveConfigDir(env),
+    logPath: resolve(env.MCP_BRIDGE_LOG_PATH || defaultLogPath(env)),
+    logLevel: env.MCP_BRIDGE_LOG_LEVEL || data.logLevel || DEFAULTS.logLevel,
+    port: envPort(env) ?? data.port ?? DEFAULTS.port,
+    host: env.MCP_BRIDGE_HOST || data.host || DEFAULTS.host,
+    mcpPath: envPath(env) ?? data.mcpPath ?? DEFAULTS.mcpPath,
+    allowedOrigins: data.allowedOrigins ?? [],
+    allowedHosts: data.allowedHosts ?? [],
+    maxBodyBytes: data.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+    callTimeoutMs,
+    pingIntervalMs: data.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
+    upstreams,
+  };
+}
+
+function readConfigFile(file: string, explicit: boolean): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !explicit) return undefined;
+    if (code === 'ENOENT') {
+      throw new BridgeError('CONFIG_NOT_FOUND', `config file ${file} does not exist`, {
+        cause: error,
+        details: { file },
+      });
+    }
+    throw new BridgeError('CONFIG_INVALID', `config file ${file} cannot be read: ${errorMessage(error)}`, {
+      cause: error,
+      details: { file },
+    });
+  }
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BridgeError('CONFIG_INVALID', `config file ${file} is not valid JSON: ${errorMessage(error)}`, {
+      cause: error,
+      details: { file },
+    });
+  }
+}
+
+interface ParseContext {
+  readonly file: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly callTimeoutMs: number;
+  readonly issues: z.core.$ZodIssue[];
+}
+
+function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamConfig | undefined {
+  const path = ['mcpServers', name];
+  const isHttp = typeof entry === 'object' && entry !== null && 'url' in entry;
+  const where = `mcpServers.${name}`;
+  if (isHttp) {
+    const result = HttpServerSchema.safeParse(entry);
+    if (!result.success) {
+      ctx.issues.push(...prefixIssues(result.error.issues, path));
+      return undefined;
+    }
+    const s = result.data;
+    if (s.disabled) return undefined;
+    return {
+      kind: 'http',
+      name,
+      url: expandEnvRefs(s.url, `${where}.url`, ctx.env, ctx.file),
+      headers: expandRecord(s.headers, `${where}.headers`, ctx),
+      callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
+    };
+  }
+  const result = StdioServerSchema.safeParse(entry);
+  if (!result.success) {
+    ctx.issues.push(...prefixIssues(result.error.issues, path));
+    return undefined;
+  }
+  const s = result.data;
+  if (s.disabled) return undefined;
+  return {
+    kind: 'stdio',
+    name,
+    command: expandEnvRefs(s.command, `${where}.command`, ctx.env, ctx.file),
+    args: s.args.map((arg, i) => expandEnvRefs(arg, `${where}.args[${i}]`, ctx.env, ctx.file)),
+    env: expandRecord(s.env, `${where}.env`, ctx),
+    cwd: s.cwd === undefined ? undefined : expandEnvRefs(s.cwd, `${where}.cwd`, ctx.env, ctx.file),
+    callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
+  };
+}
+
+function expandRecord(record: Record<string, string>, where: string, ctx: ParseContext): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(record).map(([k, v]) => [k, expandEnvRefs(v, `${where}.${k}`, ctx.env, ctx.file)]),
+  );
+}
+
+/** The original design's single-upstream variables still work; they replace a same-named entry. */
+function addEnvUpstreams(upstreams: UpstreamConfig[], env: NodeJS.ProcessEnv, callTimeoutMs: number): void {
+  const replace = (upstream: UpstreamConfig) => {
+    const i = upstreams.findIndex((u) => u.name === upstream.name);
+    if (i >= 0) upstreams.splice(i, 1, upstream);
+    else upstreams.push(upstream);
+  };
+  if (env.MCP_BRIDGE_SENTINEL_COMMAND) {
+    replace({
+      kind: 'stdio',
+      name: 'sentinel',
+      command: env.MCP_BRIDGE_SENTINEL_COMMAND,
+      args: (env.MCP_BRIDGE_SENTINEL_ARGS ?? '').split(/\s+/).filter(Boolean),
+      env: {},
+      callTimeoutMs,
+    });
+  }
+  if (env.MCP_BRIDGE_OVERSEER_URL) {
+    const url = z.url({ protocol: /^https?$/ }).safeParse(env.MCP_BRIDGE_OVERSEER_URL);
+    if (!url.success) {
+      throw new BridgeError(
+        'CONFIG_INVALID',
+        `MCP_BRIDGE_OVERSEER_URL must be an http:// or https:// URL, got "${env.MCP_BRIDGE_OVERSEER_URL}"`,
+      );
+    }
+    replace({ kind: 'http', name: 'overseer', url: url.data, headers: {}, callTimeoutMs });
+  }
+}
+
+function envPort(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env.MCP_BRIDGE_PORT;
+  if (value === undefined || value === '') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_PORT must be a port number 0-65535, got "${value}"`);
+  }
+  return port;
+}
+
+function envPath(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.MCP_BRIDGE_MCP_PATH;
+  if (value === undefined || value === '') return undefined;
+  if (!value.startsWith('/')) {
+    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_MCP_PATH must start with "/", got "${value}"`);
+  }
+  return value;
+}
+
+function prefixIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): z.core.$ZodIssue[] {
+  return issues.map((issue) => ({ ...issue, path: [...prefix, ...issue.path] }));
+}
+
+function invalid(file: string, issues: z.core.$ZodIssue[]): BridgeError {
+  const pretty = z.prettifyError(new z.ZodError(issues));
+  return new BridgeError('CONFIG_INVALID', `config file ${file} is invalid:\n${pretty}`, {
+    details: { file, keys: issues.map((i) => i.path.join('.')) },
+  });
+}

@@ -1,0 +1,15 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where the bridge keeps config.json, oauth-state.json and tools-cache.json. */
+export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env, platform = process.platform): string {
+  if (platform === 'win32' && env.APPDATA) return join(env.APPDATA, 'mcp-bridge');
+  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'mcp-bridge');
+}
+
+/** The rotating log file: ~/Library/Logs on macOS, the XDG state dir elsewhere. */
+export function defaultLogPath(env: NodeJS.ProcessEnv = process.env, platform = process.platform): string {
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Logs', 'mcp-bridge.log');
+  if (platform === 'win32' && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, 'mcp-bridge', 'mcp-bridge.log');
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'mcp-bridge', 'mcp-bridge.log');
+}

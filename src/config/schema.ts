@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+/** Upstream names become the prefix of every exposed tool name, so they use the same alphabet. */
+export const UpstreamNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,40}$/, {
+    error: 'an upstream name must be 1-40 characters of letters, digits, "_" or "-"',
+  });
+
+const unknownKeys = (allowed: readonly string[]) => (issue: { code?: string; keys?: string[] }) =>
+  issue.code === 'unrecognized_keys'
+    ? `unknown key${issue.keys && issue.keys.length > 1 ? 's' : ''} ${issue.keys?.map((k) => `"${k}"`).join(', ')}; expected one of: ${allowed.join(', ')}`
+    : undefined;
+
+const timeoutMs = z.number().int().min(100).max(3_600_000);
+
+const STDIO_KEYS = ['type', 'command', 'args', 'env', 'cwd', 'disabled', 'callTimeoutMs'] as const;
+export const StdioServerSchema = z.strictObject(
+  {
+    type: z.literal('stdio').optional(),
+    command: z.string().min(1, { error: 'command must not be empty' }),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().min(1).optional(),
+    disabled: z.boolean().default(false),
+    callTimeoutMs: timeoutMs.optional(),
+  },
+  { error: unknownKeys(STDIO_KEYS) },
+);
+export type StdioServer = z.infer<typeof StdioServerSchema>;
+
+const HTTP_KEYS = ['type', 'url', 'headers', 'disabled', 'callTimeoutMs'] as const;
+export const HttpServerSchema = z.strictObject(
+  {
+    type: z.enum(['http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
+    url: z.url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' }),
+    headers: z.record(z.string(), z.string()).default({}),
+    disabled: z.boolean().default(false),
+    callTimeoutMs: timeoutMs.optional(),
+  },
+  { error: unknownKeys(HTTP_KEYS) },
+);
+export type HttpServer = z.infer<typeof HttpServerSchema>;
+
+const TOP_KEYS = [
+  '$schema',
+  'mcpServers',
+  'port',
+  'host',
+  'mcpPath',
+  'allowedOrigins',
+  'allowedHosts',
+  'maxBodyBytes',
+  'callTimeoutMs',
+  'pingIntervalMs',
+  'logLevel',
+] as const;
+
+/** The file format: Claude Desktop's `mcpServers` plus the bridge's own optional keys. */
+export const ConfigFileSchema = z.strictObject(
+  {
+    $schema: z.string().optional(),
+    // Entries are validated one by one (stdio or http, chosen by the presence of `url`) so that an
+    // error names the exact key instead of a union of two failed alternatives.
+    mcpServers: z.record(z.string(), z.unknown()).default({}),
+    port: z.number().int().min(0).max(65535).optional(),
+    host: z.string().min(1).optional(),
+    mcpPath: z.string().regex(/^\/[^\s?#]*$/, { error: 'mcpPath must start with "/"' }).optional(),
+    allowedOrigins: z.array(z.string().min(1)).optional(),
+    allowedHosts: z.array(z.string().min(1)).optional(),
+    maxBodyBytes: z.number().int().min(1024).optional(),
+    callTimeoutMs: timeoutMs.optional(),
+    pingIntervalMs: z.number().int().min(0).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  },
+  { error: unknownKeys(TOP_KEYS) },
+);
+export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+
+interface UpstreamConfigBase {
+  /** The configured name, the prefix of every exposed tool. */
+  readonly name: string;
+  /** Per-call timeout for this upstream. */
+  readonly callTimeoutMs: number;
+}
+
+export interface StdioUpstreamConfig extends UpstreamConfigBase {
+  readonly kind: 'stdio';
+  /** The program to spawn (looked up on PATH). */
+  readonly command: string;
+  /** Arguments, with `${env:X}` already expanded. */
+  readonly args: readonly string[];
+  /** Extra environment for the child, on top of the daemon's own. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory of the child. */
+  readonly cwd?: string | undefined;
+}
+
+export interface HttpUpstreamConfig extends UpstreamConfigBase {
+  readonly kind: 'http';
+  /** The remote MCP endpoint. */
+  readonly url: string;
+  /** Extra request headers (e.g. a static Authorization). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
+
+/** The resolved configuration of a daemon: file, environment and defaults merged. */
+export interface BridgeConfig {
+  /** The config file that was (or would have been) read. */
+  readonly file: string;
+  /** Whether that file existed. */
+  readonly fileExists: boolean;
+  /** Directory for tools-cache.json and oauth-state.json. */
+  readonly configDir: string;
+  readonly logPath: string;
+  readonly logLevel: string;
+  readonly port: number;
+  readonly host: string;
+  readonly mcpPath: string;
+  /** Origins allowed in addition to the built-in list. */
+  readonly allowedOrigins: readonly string[];
+  /** Host names allowed in addition to the loopback names. */
+  readonly allowedHosts: readonly string[];
+  readonly maxBodyBytes: number;
+  readonly callTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  /** Enabled upstreams, in config order. */
+  readonly upstreams: readonly UpstreamConfig[];
+}
+
+export const DEFAULTS = {
+  port: 8769,
+  host: '127.0.0.1',
+  mcpPath: '/mcp',
+  maxBodyBytes: 4 * 1024 * 1024,
+  callTimeoutMs: 120_000,
+  pingIntervalMs: 30_000,
+  logLevel: 'info',
+} as const;

@@ -1,0 +1,33 @@
+import { BridgeError } from '../errors.js';
+
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Replaces every `${env:NAME}` in `value` with the variable's value. `where` names the config key
+ * (e.g. `mcpServers.github.env.TOKEN`) so a missing variable is reported precisely.
+ */
+export function expandEnvRefs(value: string, where: string, env: NodeJS.ProcessEnv, file: string): string {
+  return value.replace(ENV_REF, (_match, name: string) => {
+    const resolved = env[name];
+    if (resolved === undefined) {
+      throw new BridgeError(
+        'CONFIG_INVALID',
+        `config file ${file}: ${where} refers to \${env:${name}}, but the environment variable ${name} is not set`,
+        { details: { file, key: where, variable: name } },
+      );
+    }
+    return resolved;
+  });
+}
+
+const SECRET_NAME = /token|secret|passw|key|auth|cookie|credential|session/i;
+
+/** Names that look like they hold a secret; their values never reach the log. */
+export function looksSecret(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+/** A copy of `env` with secret-looking values replaced, for logging and /status. */
+export function redactEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, looksSecret(k) ? '[redacted]' : v]));
+}

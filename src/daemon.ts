@@ -1,0 +1,102 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Catalog } from './catalog/catalog.js';
+import type { BridgeConfig } from './config/schema.js';
+import { BridgeError, errorMessage } from './errors.js';
+import type { Logger } from './log.js';
+import { createHttpApp } from './server/http.js';
+import { SessionManager } from './server/session.js';
+import { CatalogCache } from './upstream/catalog-cache.js';
+import { UpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js';
+
+export interface DaemonOptions {
+  readonly config: BridgeConfig;
+  readonly logger: Logger;
+  /** Overrides for tests (transport factory, timings). */
+  readonly createTransport?: UpstreamRegistryOptions['createTransport'];
+  readonly upstreamDefaults?: Partial<UpstreamRegistryOptions['upstreamDefaults']>;
+}
+
+export interface Daemon {
+  /** The MCP endpoint, e.g. http://127.0.0.1:8769/mcp. */
+  readonly url: string;
+  readonly port: number;
+  readonly registry: UpstreamRegistry;
+  /** Closes sessions, stops every upstream, stops listening. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The composition root: cache, registry, catalog, sessions and the HTTP server, wired together. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { config, logger } = options;
+  const startedAt = Date.now();
+  const cache = new CatalogCache({ configDir: config.configDir, logger });
+  cache.load();
+  const registry = new UpstreamRegistry({
+    upstreams: config.upstreams,
+    logger,
+    cache,
+    createTransport: options.createTransport,
+    upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
+  });
+  registry.onSnapshot((s) => {
+    if (s.state === 'failed' || s.state === 'needs_auth') logger.warn({ upstream: s.name, error: s.lastError?.message }, `upstream is ${s.state}`);
+  });
+  const catalog = new Catalog(registry);
+  const sessions = new SessionManager({ catalog, logger, maxBodyBytes: config.maxBodyBytes });
+  const app = createHttpApp({ config, sessions, registry, logger, startedAt });
+  const server = createServer(app);
+  // A streaming GET can stay open for hours; the SDK sends keep-alive frames itself.
+  server.requestTimeout = 0;
+
+  await listen(server, config.port, config.host);
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}${config.mcpPath}`;
+  logger.info({ url, upstreams: config.upstreams.map((u) => u.name), config: config.file }, 'mcp-bridge listening');
+  registry.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    registry,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await sessions.closeAll();
+        server.closeAllConnections();
+        await registry.stop();
+        await stopped;
+        logger.info('mcp-bridge stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (error.code === 'EADDRINUSE') {
+        reject(
+          new BridgeError(
+            'PORT_IN_USE',
+            `port ${port} on ${host} is already in use; is another mcp-bridge running? (check http://${host}:${port}/status, or set MCP_BRIDGE_PORT)`,
+            { cause: error, details: { port, host } },
+          ),
+        );
+      } else {
+        reject(new BridgeError('INTERNAL', `cannot listen on ${host}:${port}: ${errorMessage(error)}`, { cause: error }));
+      }
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}

@@ -1,0 +1,70 @@
+import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
+
+/**
+ * Every error the bridge raises on purpose has one of these codes. docs/errors.md explains each one;
+ * the JSON-RPC code and the CLI exit code are derived here and nowhere else.
+ */
+export const ERROR_CODES = {
+  CONFIG_NOT_FOUND: { jsonRpc: ProtocolErrorCode.InternalError, exit: 2 },
+  CONFIG_INVALID: { jsonRpc: ProtocolErrorCode.InternalError, exit: 2 },
+  USAGE: { jsonRpc: ProtocolErrorCode.InvalidParams, exit: 2 },
+  COMMAND_NOT_FOUND: { jsonRpc: -32001, exit: 1 },
+  SPAWN_FAILED: { jsonRpc: -32001, exit: 1 },
+  HANDSHAKE_FAILED: { jsonRpc: -32001, exit: 1 },
+  UPSTREAM_NOT_READY: { jsonRpc: -32001, exit: 1 },
+  UPSTREAM_CLOSED: { jsonRpc: -32001, exit: 1 },
+  UPSTREAM_TIMEOUT: { jsonRpc: -32001, exit: 1 },
+  UPSTREAM_UNSUPPORTED: { jsonRpc: -32001, exit: 1 },
+  UNKNOWN_TOOL: { jsonRpc: ProtocolErrorCode.InvalidParams, exit: 1 },
+  PORT_IN_USE: { jsonRpc: ProtocolErrorCode.InternalError, exit: 1 },
+  DAEMON_UNREACHABLE: { jsonRpc: ProtocolErrorCode.InternalError, exit: 1 },
+  INTERNAL: { jsonRpc: ProtocolErrorCode.InternalError, exit: 1 },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The one error class of the bridge: a stable `code`, a message that names the thing and the value. */
+export class BridgeError extends Error {
+  override readonly name = 'BridgeError';
+  readonly code: ErrorCode;
+  /** Extra machine-readable facts (upstream name, state, path…), sent as JSON-RPC `data`. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+}
+
+export function isBridgeError(error: unknown, code?: ErrorCode): error is BridgeError {
+  return error instanceof BridgeError && (code === undefined || error.code === code);
+}
+
+/** Maps any error to the JSON-RPC error a downstream client receives. Upstream protocol errors pass through. */
+export function toProtocolError(error: unknown): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  if (error instanceof BridgeError) {
+    return new ProtocolError(ERROR_CODES[error.code].jsonRpc, error.message, {
+      code: error.code,
+      ...error.details,
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProtocolError(ProtocolErrorCode.InternalError, `mcp-bridge internal error: ${message}`, {
+    code: 'INTERNAL',
+  });
+}
+
+/** Maps any error to the process exit code of a CLI command. */
+export function exitCodeFor(error: unknown): number {
+  return error instanceof BridgeError ? ERROR_CODES[error.code].exit : 1;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import { isInitializeRequest, Server } from '@modelcontextprotocol/server';
+import type { Request, Response } from 'express';
+import type { Catalog } from '../catalog/catalog.js';
+import { errorMessage, toProtocolError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { VERSION } from '../version.js';
+import { sendJsonRpcError } from './json-rpc-error.js';
+
+export interface SessionManagerOptions {
+  readonly catalog: Catalog;
+  readonly logger: Logger;
+  /** Largest POST body the transport accepts. */
+  readonly maxBodyBytes: number;
+}
+
+interface Session {
+  readonly server: Server;
+  readonly transport: NodeStreamableHTTPServerTransport;
+  readonly unsubscribe: () => void;
+}
+
+/**
+ * One downstream MCP session per client (Mcp-Session-Id), each with its own SDK Server that serves
+ * the shared catalog.
+ */
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(private readonly options: SessionManagerOptions) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  async handle(req: Request, res: Response): Promise<void> {
+    const header = req.headers['mcp-session-id'];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    if (sessionId) {
+      const session = this.sessions.get(sessionId);
+      if (!session) {
+        sendJsonRpcError(res, 404, -32001, `Session not found: "${sessionId}" is unknown or has ended; send initialize to start a new session`);
+        return;
+      }
+      await session.transport.handleRequest(req, res, req.body);
+      return;
+    }
+    if (req.method === 'POST' && isInitializeRequest(req.body)) {
+      await this.create(req, res);
+      return;
+    }
+    sendJsonRpcError(
+      res,
+      400,
+      -32000,
+      req.method === 'POST'
+        ? 'Bad Request: missing Mcp-Session-Id header; send initialize first to start a session'
+        : `Bad Request: ${req.method} needs an Mcp-Session-Id header`,
+    );
+  }
+
+  /** Ends every session (daemon shutdown). */
+  async closeAll(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.allSettled(sessions.map((s) => s.server.close()));
+  }
+
+  private async create(req: Request, res: Response): Promise<void> {
+    const log = this.options.logger;
+    const server = this.createServer();
+    let unsubscribe = () => {};
+    const transport = new NodeStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      maxRequestBodySize: this.options.maxBodyBytes,
+      onsessioninitialized: (id) => {
+        unsubscribe = this.options.catalog.onToolsChanged(() => {
+          server.sendToolListChanged().catch((error: unknown) => {
+            log.debug({ session: id, err: errorMessage(error) }, 'could not send tools/list_changed');
+          });
+        });
+        this.sessions.set(id, { server, transport, unsubscribe: () => unsubscribe() });
+        log.info({ session: id, client: req.body?.params?.clientInfo }, 'session started');
+      },
+    });
+    transport.onclose = () => {
+      const id = transport.sessionId;
+      unsubscribe();
+      if (id && this.sessions.delete(id)) log.info({ session: id }, 'session ended');
+    };
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  }
+
+  private createServer(): Server {
+    const { catalog } = this.options;
+    const server = new Server(
+      { name: 'mcp-bridge', version: VERSION },
+      {
+        capabilities: { tools: { listChanged: true } },
+        instructions: 'Tools from several MCP servers, named <server>__<tool>.',
+      },
+    );
+    server.setRequestHandler('tools/list', async () => ({ tools: [...catalog.listTools()] }));
+    server.setRequestHandler('tools/call', async (request, ctx) => {
+      const progressToken = ctx.mcpReq._meta?.progressToken;
+      try {
+        return (await catalog.callTool(request.params, {
+          signal: ctx.mcpReq.signal,
+          onprogress:
+            progressToken === undefined
+              ? undefined
+              : (progress) => {
+                  void ctx.mcpReq
+                    .notify({ method: 'notifications/progress', params: { ...progress, progressToken } })
+                    .catch(() => {});
+                },
+        })) as never;
+      } catch (error) {
+        throw toProtocolError(error);
+      }
+    });
+    return server;
+  }
+}

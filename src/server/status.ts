@@ -1,0 +1,37 @@
+import type { UpstreamRegistry } from '../upstream/registry.js';
+import { VERSION } from '../version.js';
+
+export interface StatusInput {
+  readonly registry: UpstreamRegistry;
+  readonly sessions: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
+}
+
+/** The JSON of GET /status: the daemon and every upstream, as `mcp-bridge status` prints it. */
+export function buildStatus(input: StatusInput) {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    version: VERSION,
+    pid: process.pid,
+    startedAt: iso(input.startedAt),
+    uptimeMs: Date.now() - input.startedAt,
+    sessions: input.sessions,
+    upstreams: input.registry.snapshots().map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      state: s.state,
+      since: iso(s.since),
+      toolCount: s.tools.length,
+      toolsSource: s.toolsSource,
+      pid: s.pid ?? null,
+      restarts: s.restarts,
+      attempt: s.attempt,
+      lastError: s.lastError ? { ...s.lastError, at: iso(s.lastError.at) } : null,
+      lastExit: s.lastExit ? { ...s.lastExit, at: iso(s.lastExit.at) } : null,
+      serverInfo: s.serverInfo ?? null,
+    })),
+  };
+}
+
+export type Status = ReturnType<typeof buildStatus>;

@@ -1,0 +1,105 @@
+import { readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Tool } from '@modelcontextprotocol/client';
+import { z } from 'zod';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { writeFileAtomic } from '../store/write-file-atomic.js';
+
+const CacheFileSchema = z.object({
+  version: z.literal(1),
+  upstreams: z.record(
+    z.string(),
+    z.object({
+      savedAt: z.string(),
+      tools: z.array(z.looseObject({ name: z.string() })),
+    }),
+  ),
+});
+type CacheFile = z.infer<typeof CacheFileSchema>;
+
+export const CACHE_FILE_NAME = 'tools-cache.json';
+
+export interface CatalogCacheOptions {
+  /** The config dir; the cache lives in `tools-cache.json` there. */
+  readonly configDir: string;
+  readonly logger: Logger;
+}
+
+/**
+ * The last good tool list of every upstream, on disk, so a restarted daemon can answer tools/list
+ * at once. Writes are atomic and serialized; a corrupt file is moved aside, never trusted.
+ */
+export class CatalogCache {
+  readonly file: string;
+  private data: CacheFile = { version: 1, upstreams: {} };
+  private writing: Promise<void> = Promise.resolve();
+  private dirty = false;
+
+  constructor(private readonly options: CatalogCacheOptions) {
+    this.file = join(options.configDir, CACHE_FILE_NAME);
+  }
+
+  /** Reads the file once at start-up. A missing file is an empty cache. */
+  load(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.options.logger.warn({ file: this.file, err: errorMessage(error) }, 'cannot read the tool cache; starting without it');
+      }
+      return;
+    }
+    let problem: string;
+    try {
+      const parsed = CacheFileSchema.safeParse(JSON.parse(text));
+      if (parsed.success) {
+        this.data = parsed.data;
+        return;
+      }
+      problem = z.prettifyError(parsed.error);
+    } catch (error) {
+      problem = `not valid JSON: ${errorMessage(error)}`;
+    }
+    const aside = `${this.file}.corrupt-${Date.now()}`;
+    try {
+      renameSync(this.file, aside);
+    } catch {
+      // leave it; the next save replaces it atomically
+    }
+    this.options.logger.warn(
+      { file: this.file, movedTo: aside, err: problem },
+      'the tool cache is corrupt; moved it aside and starting without it',
+    );
+  }
+
+  /** The cached tools of an upstream, if any were ever listed. */
+  get(upstream: string): Tool[] | undefined {
+    return this.data.upstreams[upstream]?.tools as Tool[] | undefined;
+  }
+
+  /** Records a fresh tool list and schedules an atomic write. */
+  save(upstream: string, tools: readonly Tool[]): Promise<void> {
+    this.data = {
+      ...this.data,
+      upstreams: { ...this.data.upstreams, [upstream]: { savedAt: new Date().toISOString(), tools: [...tools] } },
+    };
+    return this.flush();
+  }
+
+  /** Resolves once everything recorded so far is on disk. */
+  flush(): Promise<void> {
+    this.dirty = true;
+    this.writing = this.writing.then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      try {
+        await writeFileAtomic(this.file, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
+      } catch (error) {
+        this.options.logger.warn({ file: this.file, err: errorMessage(error) }, 'cannot write the tool cache');
+      }
+    });
+    return this.writing;
+  }
+}

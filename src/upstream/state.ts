@@ -1,0 +1,69 @@
+import type { Tool } from '@modelcontextprotocol/client';
+
+/** The lifecycle of one upstream (see docs/design.md). */
+export type UpstreamState =
+  | 'idle'
+  | 'starting'
+  | 'ready'
+  | 'backoff'
+  | 'needs_auth'
+  | 'failed'
+  | 'stopping'
+  | 'stopped';
+
+const TRANSITIONS: Readonly<Record<UpstreamState, readonly UpstreamState[]>> = {
+  idle: ['starting', 'stopping'],
+  starting: ['ready', 'backoff', 'needs_auth', 'failed', 'stopping'],
+  // ready → starting: a connection that was stable for long enough drops and reconnects at once.
+  ready: ['starting', 'backoff', 'needs_auth', 'stopping'],
+  backoff: ['starting', 'failed', 'stopping'],
+  needs_auth: ['starting', 'stopping'],
+  failed: ['starting', 'stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
+export function canTransition(from: UpstreamState, to: UpstreamState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** States in which a call may still succeed if it waits a little. */
+export function isTransient(state: UpstreamState): boolean {
+  return state === 'idle' || state === 'starting' || state === 'backoff';
+}
+
+export interface UpstreamErrorInfo {
+  readonly code: string;
+  readonly message: string;
+  /** Epoch ms. */
+  readonly at: number;
+}
+
+export interface UpstreamExitInfo {
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** Epoch ms. */
+  readonly at: number;
+}
+
+/** An immutable picture of an upstream, published on every change. */
+export interface UpstreamSnapshot {
+  readonly name: string;
+  readonly kind: 'stdio' | 'http';
+  readonly state: UpstreamState;
+  /** Epoch ms of the last state change. */
+  readonly since: number;
+  /** The tools clients see: live when ready, otherwise the last good list from the cache. */
+  readonly tools: readonly Tool[];
+  readonly toolsSource: 'live' | 'cache' | 'none';
+  /** Pid of the running child (stdio). */
+  readonly pid: number | undefined;
+  /** Connections re-established after the first one. */
+  readonly restarts: number;
+  /** Consecutive failed attempts in the current backoff run. */
+  readonly attempt: number;
+  readonly lastError: UpstreamErrorInfo | undefined;
+  readonly lastExit: UpstreamExitInfo | undefined;
+  /** Name and version the server reported in its handshake. */
+  readonly serverInfo: { readonly name: string; readonly version: string } | undefined;
+}

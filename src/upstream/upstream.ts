@@ -1,0 +1,476 @@
+import {
+  Client,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  type Tool,
+  type Transport,
+} from '@modelcontextprotocol/client';
+import pRetry, { AbortError } from 'p-retry';
+import { z } from 'zod';
+import type { UpstreamConfig } from '../config/schema.js';
+import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { VERSION } from '../version.js';
+import {
+  canTransition,
+  isTransient,
+  type UpstreamErrorInfo,
+  type UpstreamExitInfo,
+  type UpstreamSnapshot,
+  type UpstreamState,
+} from './state.js';
+
+/** A transport the upstream owns, with the child's pid when there is one. */
+export type ManagedTransport = Transport & { readonly pid?: number | undefined };
+
+/** What an upstream tells the transport it creates. */
+export interface TransportHooks {
+  /** A line the child wrote to stderr. */
+  readonly onStderrLine: (line: string) => void;
+  /** A stdout line that was not JSON-RPC. */
+  readonly onGarbage: (line: string) => void;
+  /** The child exited. */
+  readonly onExit: (exit: { code: number | null; signal: string | null }) => void;
+}
+
+export type CreateTransport = (config: UpstreamConfig, hooks: TransportHooks) => ManagedTransport;
+
+export interface BackoffOptions {
+  /** Delay before the first retry. */
+  readonly minMs: number;
+  /** Cap on any delay. */
+  readonly maxMs: number;
+  /** Growth per failed attempt. */
+  readonly factor: number;
+}
+
+export interface UpstreamOptions {
+  /** The upstream's resolved config. */
+  readonly config: UpstreamConfig;
+  /** Parent logger; the upstream adds its name. */
+  readonly logger: Logger;
+  /** Creates one transport per connection attempt. */
+  readonly createTransport: CreateTransport;
+  /** The last good tool list (from tools-cache.json), served until the upstream is ready. */
+  readonly cachedTools?: readonly Tool[] | undefined;
+  /** Keepalive ping period; 0 disables. */
+  readonly pingIntervalMs: number;
+  /** Budget for spawn + handshake + listing. */
+  readonly connectTimeoutMs?: number;
+  /** A connection that stayed up this long resets the backoff. */
+  readonly stableAfterMs?: number;
+  readonly backoff?: BackoffOptions;
+  /** How long a call waits for a starting upstream before failing. */
+  readonly readyWaitMs?: number;
+}
+
+export interface CallOptions {
+  /** Cancels the upstream request. */
+  readonly signal?: AbortSignal | undefined;
+  /** Progress from the upstream, to relay to the caller. */
+  readonly onprogress?: ((progress: { progress: number; total?: number; message?: string }) => void) | undefined;
+}
+
+/** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
+const PassthroughResultSchema = z.looseObject({});
+type PassthroughResult = z.infer<typeof PassthroughResultSchema>;
+const ToolsPageSchema = z.looseObject({
+  tools: z.array(z.looseObject({ name: z.string() })),
+  nextCursor: z.string().optional(),
+});
+
+const MAX_TOOL_PAGES = 1000;
+const STDERR_TAIL = 20;
+
+/**
+ * One configured server: owns its connection and walks the state machine
+ * idle → starting → ready ⇄ ping, backoff → starting, failed, needs_auth, stopping → stopped.
+ * Every async continuation checks its generation before touching state.
+ */
+export class Upstream {
+  readonly name: string;
+  private readonly log: Logger;
+  private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
+  private current: UpstreamSnapshot;
+  private client: Client | undefined;
+  private transport: ManagedTransport | undefined;
+  private generation = 0;
+  private episodes = 0;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly stderrTail: string[] = [];
+
+  constructor(private readonly options: UpstreamOptions) {
+    this.name = options.config.name;
+    this.log = options.logger.child({ upstream: this.name });
+    const cached = options.cachedTools ?? [];
+    this.current = {
+      name: this.name,
+      kind: options.config.kind,
+      state: 'idle',
+      since: Date.now(),
+      tools: cached,
+      toolsSource: options.cachedTools ? 'cache' : 'none',
+      pid: undefined,
+      restarts: 0,
+      attempt: 0,
+      lastError: undefined,
+      lastExit: undefined,
+      serverInfo: undefined,
+    };
+  }
+
+  snapshot(): UpstreamSnapshot {
+    return this.current;
+  }
+
+  /** Subscribes to snapshots; returns the unsubscribe function. */
+  onSnapshot(listener: (snapshot: UpstreamSnapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts connecting in the background. */
+  start(): void {
+    if (this.current.state !== 'idle') return;
+    this.running = this.run();
+  }
+
+  /** Closes the connection and stops retrying. Idempotent; resolves when the child is gone. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.current.state !== 'stopped') this.update({ state: 'stopping' });
+      this.abort.abort(new BridgeError('UPSTREAM_CLOSED', `upstream "${this.name}" is stopping`));
+      this.clearPing();
+      try {
+        await this.closeConnection();
+        await this.running;
+      } finally {
+        this.update({ state: 'stopped', pid: undefined });
+      }
+    })();
+    return this.stopping;
+  }
+
+  /** Calls a tool by its upstream name and returns the upstream's result unchanged. */
+  async callTool(
+    params: { name: string } & Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<PassthroughResult> {
+    return this.request({ method: 'tools/call', params }, options);
+  }
+
+  private async request(
+    request: { method: string; params?: Record<string, unknown> },
+    options: CallOptions,
+  ): Promise<PassthroughResult> {
+    const timeout = this.options.config.callTimeoutMs;
+    const client = await this.waitForReady(Math.min(timeout, this.options.readyWaitMs ?? 10_000), options.signal);
+    try {
+      return await client.request(request, PassthroughResultSchema, {
+        signal: options.signal,
+        timeout,
+        resetTimeoutOnProgress: true,
+        onprogress: options.onprogress,
+      });
+    } catch (error) {
+      throw this.describeCallError(error, request.method, timeout);
+    }
+  }
+
+  private describeCallError(error: unknown, method: string, timeout: number): unknown {
+    if (error instanceof ProtocolError) return error;
+    if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
+      return new BridgeError('UPSTREAM_TIMEOUT', `upstream "${this.name}" did not answer ${method} within ${timeout} ms`, {
+        cause: error,
+        details: { upstream: this.name, timeoutMs: timeout },
+      });
+    }
+    if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
+      const exit = this.current.lastExit;
+      const how = exit ? ` (${describeExit(exit)})` : '';
+      return new BridgeError(
+        'UPSTREAM_CLOSED',
+        `upstream "${this.name}" closed the connection during ${method}${how}; the call may or may not have run`,
+        { cause: error, details: { upstream: this.name } },
+      );
+    }
+    return error;
+  }
+
+  private waitForReady(timeoutMs: number, signal: AbortSignal | undefined): Promise<Client> {
+    const ready = () => (this.current.state === 'ready' ? this.client : undefined);
+    const now = ready();
+    if (now) return Promise.resolve(now);
+    if (!isTransient(this.current.state)) return Promise.reject(this.notReadyError());
+    return new Promise<Client>((resolve, reject) => {
+      const finish = (error?: unknown, client?: Client) => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+        if (client) resolve(client);
+        else reject(error);
+      };
+      const timer = setTimeout(() => finish(this.notReadyError(timeoutMs)), timeoutMs);
+      timer.unref();
+      const onAbort = () => finish(signal?.reason ?? new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const unsubscribe = this.onSnapshot((s) => {
+        const client = ready();
+        if (client) finish(undefined, client);
+        else if (!isTransient(s.state)) finish(this.notReadyError());
+      });
+    });
+  }
+
+  private notReadyError(waitedMs?: number): BridgeError {
+    const { state, lastError } = this.current;
+    const waited = waitedMs === undefined ? '' : ` after waiting ${waitedMs} ms`;
+    const last = lastError ? `; last error: ${lastError.message}` : '';
+    const hint = state === 'needs_auth' ? `; run \`npm run auth -- ${this.name}\` to log in` : '';
+    return new BridgeError('UPSTREAM_NOT_READY', `upstream "${this.name}" is not ready (state: ${state})${waited}${last}${hint}`, {
+      details: { upstream: this.name, state },
+    });
+  }
+
+  private async run(): Promise<void> {
+    const backoff = this.options.backoff ?? { minMs: 1000, maxMs: 60_000, factor: 2 };
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      try {
+        // One pRetry run per streak of failures; an episode that was stable returns normally, so
+        // the next run starts with a fresh attempt budget.
+        await pRetry((attempt) => this.episode(attempt), {
+          retries: Number.POSITIVE_INFINITY,
+          factor: backoff.factor,
+          minTimeout: backoff.minMs,
+          maxTimeout: backoff.maxMs,
+          randomize: true,
+          signal,
+          onFailedAttempt: ({ error, attemptNumber }) => {
+            if (signal.aborted || !isRetryable(error)) return;
+            this.log.warn({ attempt: attemptNumber, err: errorMessage(error) }, 'upstream attempt failed; backing off');
+            this.update({ state: 'backoff', attempt: attemptNumber, lastError: errorInfo(error), pid: undefined });
+          },
+          shouldRetry: ({ error }) => isRetryable(error),
+        });
+      } catch (error) {
+        if (signal.aborted) return;
+        this.log.error({ err: errorMessage(error) }, 'upstream failed; not retrying');
+        this.update({ state: 'failed', lastError: errorInfo(error), pid: undefined });
+        return;
+      }
+    }
+  }
+
+  /** One connection: spawn, handshake, list, then serve until it drops. */
+  private async episode(attempt: number): Promise<void> {
+    const signal = this.abort.signal;
+    if (signal.aborted) throw new AbortError('stopped');
+    const generation = ++this.generation;
+    const isCurrent = () => generation === this.generation && !signal.aborted;
+    if (this.episodes++ > 0) this.update({ restarts: this.current.restarts + 1 });
+    this.update({ state: 'starting', attempt });
+    this.stderrTail.length = 0;
+
+    let onClosed: () => void = () => {};
+    const closed = new Promise<void>((resolve) => {
+      onClosed = resolve;
+    });
+    const transport = this.options.createTransport(this.options.config, {
+      onStderrLine: (line) => {
+        this.stderrTail.push(line);
+        if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
+        this.log.info({ stream: 'stderr' }, line);
+      },
+      onGarbage: (line) =>
+        this.log.warn({ line: line.slice(0, 200) }, 'upstream wrote a non-JSON-RPC line to stdout; ignored'),
+      onExit: (exit) => {
+        const lastExit: UpstreamExitInfo = { ...exit, at: Date.now() };
+        this.log.info({ code: exit.code, signal: exit.signal }, 'upstream process exited');
+        if (generation === this.generation) this.update({ lastExit, pid: undefined });
+      },
+    });
+    const client = new Client({ name: 'mcp-bridge', version: VERSION }, { capabilities: {} });
+    client.onclose = () => onClosed();
+    client.onerror = (error) => this.log.debug({ err: errorMessage(error) }, 'upstream protocol error');
+    this.client = undefined;
+    this.transport = transport;
+
+    try {
+      const connectTimeoutMs = this.options.connectTimeoutMs ?? 30_000;
+      await withTimeout(
+        (async () => {
+          await client.connect(transport, { timeout: connectTimeoutMs, signal });
+          if (!isCurrent()) return;
+          this.update({ pid: transport.pid });
+          client.setNotificationHandler('notifications/tools/list_changed', () => this.refreshTools(client, generation));
+          const tools = await this.listTools(client);
+          if (!isCurrent()) return;
+          const info = client.getServerVersion();
+          this.client = client;
+          this.update({
+            state: 'ready',
+            tools,
+            toolsSource: 'live',
+            attempt: 0,
+            serverInfo: info ? { name: info.name, version: info.version } : undefined,
+          });
+          this.log.info({ tools: tools.length, childPid: transport.pid }, "upstream ready");
+        })(),
+        closed.then(() => Promise.reject(this.closedError('during start-up'))),
+        connectTimeoutMs,
+        () => new BridgeError('HANDSHAKE_FAILED', `upstream "${this.name}" did not finish start-up within ${connectTimeoutMs} ms`),
+      );
+    } catch (error) {
+      await this.closeConnection(transport);
+      if (signal.aborted) throw new AbortError('stopped');
+      throw this.describeStartError(error);
+    }
+
+    const readyAt = Date.now();
+    this.startPing(client, generation);
+    await closed;
+    this.clearPing();
+    if (generation === this.generation) this.client = undefined;
+    if (signal.aborted) return;
+
+    const error = this.closedError('while ready');
+    this.log.warn({ err: error.message }, 'upstream connection lost');
+    this.update({ lastError: errorInfo(error), pid: undefined });
+    if (Date.now() - readyAt >= (this.options.stableAfterMs ?? 30_000)) return;
+    throw error;
+  }
+
+  private closedError(when: string): BridgeError {
+    const exit = this.current.lastExit;
+    const how = exit ? `: ${describeExit(exit)}` : '';
+    const tail = this.stderrTail.at(-1);
+    const stderr = tail ? ` (last stderr line: ${tail.slice(0, 300)})` : '';
+    return new BridgeError('UPSTREAM_CLOSED', `upstream "${this.name}" closed the connection ${when}${how}${stderr}`, {
+      details: { upstream: this.name },
+    });
+  }
+
+  private describeStartError(error: unknown): unknown {
+    if (isBridgeError(error)) return error;
+    if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) return this.closedError('during start-up');
+    return new BridgeError('HANDSHAKE_FAILED', `upstream "${this.name}" failed during start-up: ${errorMessage(error)}`, {
+      cause: error,
+      details: { upstream: this.name },
+    });
+  }
+
+  /** Every page of tools/list, raw (unknown fields kept). */
+  private async listTools(client: Client): Promise<Tool[]> {
+    const tools: Tool[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+      const result = await client.request(
+        { method: 'tools/list', params: cursor === undefined ? {} : { cursor } },
+        ToolsPageSchema,
+        { timeout: this.options.connectTimeoutMs ?? 30_000 },
+      );
+      tools.push(...(result.tools as Tool[]));
+      cursor = result.nextCursor;
+      if (cursor === undefined) return tools;
+      if (seen.has(cursor)) break;
+      seen.add(cursor);
+    }
+    this.log.warn({ pages: MAX_TOOL_PAGES }, 'tools/list pagination did not end; keeping what was listed');
+    return tools;
+  }
+
+  private async refreshTools(client: Client, generation: number): Promise<void> {
+    try {
+      const tools = await this.listTools(client);
+      if (generation !== this.generation || this.current.state !== 'ready') return;
+      this.log.info({ tools: tools.length }, 'upstream tool list changed');
+      this.update({ tools, toolsSource: 'live' });
+    } catch (error) {
+      this.log.warn({ err: errorMessage(error) }, 'could not refresh the tool list after list_changed');
+    }
+  }
+
+  private startPing(client: Client, generation: number): void {
+    const interval = this.options.pingIntervalMs;
+    if (interval <= 0) return;
+    this.pingTimer = setInterval(() => {
+      if (generation !== this.generation) return;
+      client.ping({ timeout: Math.min(interval, 10_000) }).catch((error: unknown) => {
+        if (generation !== this.generation || this.current.state !== 'ready') return;
+        this.log.warn({ err: errorMessage(error) }, 'keepalive ping failed; reconnecting');
+        void this.closeConnection();
+      });
+    }, interval);
+    this.pingTimer.unref();
+  }
+
+  private clearPing(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  private async closeConnection(transport: ManagedTransport | undefined = this.transport): Promise<void> {
+    if (!transport) return;
+    try {
+      await transport.close();
+    } catch (error) {
+      this.log.debug({ err: errorMessage(error) }, 'error while closing the upstream transport');
+    }
+  }
+
+  private update(patch: Partial<Omit<UpstreamSnapshot, 'name' | 'kind' | 'since'>>): void {
+    const previous = this.current;
+    if (patch.state && patch.state !== previous.state) {
+      if (!canTransition(previous.state, patch.state)) {
+        this.log.debug({ from: previous.state, to: patch.state }, 'ignored an invalid state transition');
+        return;
+      }
+      this.log.debug({ from: previous.state, to: patch.state }, 'upstream state');
+    }
+    const since = patch.state && patch.state !== previous.state ? Date.now() : previous.since;
+    this.current = Object.freeze({ ...previous, ...patch, since });
+    for (const listener of this.listeners) listener(this.current);
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  return !isBridgeError(error, 'COMMAND_NOT_FOUND') && !isBridgeError(error, 'UPSTREAM_UNSUPPORTED');
+}
+
+function errorInfo(error: unknown): UpstreamErrorInfo {
+  return {
+    code: isBridgeError(error) ? error.code : 'INTERNAL',
+    message: errorMessage(error),
+    at: Date.now(),
+  };
+}
+
+export function describeExit(exit: { code: number | null; signal: string | null }): string {
+  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+async function withTimeout<T>(
+  work: Promise<T>,
+  closed: Promise<never>,
+  ms: number,
+  onTimeout: () => Error,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
+  });
+  closed.catch(() => {});
+  try {
+    return await Promise.race([work, closed, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
