@@ -40,7 +40,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
   });
   registry.onSnapshot((s) => {
-    if (s.state === 'failed' || s.state === 'needs_auth') logger.warn({ upstream: s.name, error: s.lastError?.message }, `upstream is ${s.state}`);
+    if (s.state === 'failed' || s.state === 'needs_auth')
+      logger.warn({ upstream: s.name, error: s.lastError?.message }, `upstream is ${s.state}`);
   });
   const catalog = new Catalog(registry);
   const sessions = new SessionManager({ catalog, logger, maxBodyBytes: config.maxBodyBytes });
@@ -53,7 +54,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}${config.mcpPath}`;
-  logger.info({ url, upstreams: config.upstreams.map((u) => u.name), config: config.file }, 'mcp-bridge listening');
+  logger.info(
+    { url, upstreams: config.upstreams.map((u) => u.name), config: config.file },
+    'mcp-bridge listening',
+  );
   registry.start();
 
   let closing: Promise<void> | undefined;
@@ -88,7 +92,11 @@ function listen(server: HttpServer, port: number, host: string): Promise<void> {
           ),
         );
       } else {
-        reject(new BridgeError('INTERNAL', `cannot listen on ${host}:${port}: ${errorMessage(error)}`, { cause: error }));
+        reject(
+          new BridgeError('INTERNAL', `cannot listen on ${host}:${port}: ${errorMessage(error)}`, {
+            cause: error,
+          }),
+        );
       }
     };
     const onListening = () => {

@@ -59,7 +59,11 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   }
   const transport = pino.transport({ targets, dedupe: false });
   return pino(
-    { level: options.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } },
+    {
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { pid: process.pid },
+    },
     transport,
   );
 }
@@ -68,4 +72,3 @@ export function createLogger(options: CreateLoggerOptions): Logger {
 export function createSilentLogger(): Logger {
   return pino({ level: 'silent' });
 }
-

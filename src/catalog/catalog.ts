@@ -22,12 +22,24 @@ export class Catalog {
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly registry: UpstreamRegistry) {
-    for (const snapshot of registry.snapshots()) this.sources.set(snapshot.name, snapshot.tools);
+    const ready = new Map<string, boolean>();
+    for (const snapshot of registry.snapshots()) {
+      this.sources.set(snapshot.name, snapshot.tools);
+      ready.set(snapshot.name, snapshot.state === 'ready');
+    }
     this.rebuild();
     registry.onSnapshot((snapshot) => {
-      if (this.sources.get(snapshot.name) === snapshot.tools) return;
-      this.sources.set(snapshot.name, snapshot.tools);
-      if (this.rebuild()) for (const listener of this.listeners) listener();
+      // An upstream that comes up or goes away may have changed behind its (cached) list, so clients
+      // are told to re-list then too, not only when the merged list differs.
+      const isReady = snapshot.state === 'ready';
+      const cameOrWent = ready.get(snapshot.name) !== isReady;
+      ready.set(snapshot.name, isReady);
+      let changed = false;
+      if (this.sources.get(snapshot.name) !== snapshot.tools) {
+        this.sources.set(snapshot.name, snapshot.tools);
+        changed = this.rebuild();
+      }
+      if (changed || cameOrWent) for (const listener of this.listeners) listener();
     });
   }
 
@@ -53,12 +65,19 @@ export class Catalog {
   ): Promise<Record<string, unknown>> {
     const route = this.routes.get(params.name);
     if (!route) {
-      throw new BridgeError('UNKNOWN_TOOL', `unknown tool "${params.name}"; call tools/list for the available tools`, {
-        details: { tool: params.name },
-      });
+      throw new BridgeError(
+        'UNKNOWN_TOOL',
+        `unknown tool "${params.name}"; call tools/list for the available tools`,
+        {
+          details: { tool: params.name },
+        },
+      );
     }
     const upstream = this.registry.get(route.upstream);
-    if (!upstream) throw new BridgeError('UNKNOWN_TOOL', `unknown tool "${params.name}"`, { details: { tool: params.name } });
+    if (!upstream)
+      throw new BridgeError('UNKNOWN_TOOL', `unknown tool "${params.name}"`, {
+        details: { tool: params.name },
+      });
     return upstream.callTool({ ...params, name: route.tool }, options);
   }
 
@@ -78,7 +97,8 @@ export class Catalog {
     const taken = new Set<string>();
     for (const entry of byKey) {
       let round = 0;
-      while (taken.has(entry.name)) entry.name = disambiguatedName(entry.name, entry.upstream, entry.tool.name, ++round);
+      while (taken.has(entry.name))
+        entry.name = disambiguatedName(entry.name, entry.upstream, entry.tool.name, ++round);
       taken.add(entry.name);
     }
     const tools = entries.map((e) => (e.name === e.tool.name ? e.tool : { ...e.tool, name: e.name }));

@@ -1,6 +1,5 @@
-import { BridgeError, exitCodeFor, errorMessage } from '../errors.js';
+import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
-import { parseCommandArgs } from './args.js';
 import { runStart, START_HELP } from './start.js';
 import { runStatus, STATUS_HELP } from './status.js';
 
@@ -44,7 +43,10 @@ export async function main(argv: string[]): Promise<number> {
       return print(topic && COMMANDS[topic] ? COMMANDS[topic].help : MAIN_HELP);
     }
     if (COMMANDS[first]) return await runCommand(first, rest);
-    throw new BridgeError('USAGE', `unknown command "${first}"; run "mcp-bridge --help" for the list of commands`);
+    throw new BridgeError(
+      'USAGE',
+      `unknown command "${first}"; run "mcp-bridge --help" for the list of commands`,
+    );
   } catch (error) {
     process.stderr.write(`mcp-bridge: ${errorMessage(error)}\n`);
     return exitCodeFor(error);
@@ -65,4 +67,3 @@ function print(text: string): number {
   process.stdout.write(text);
   return 0;
 }
-

@@ -45,13 +45,19 @@ export async function runStart(argv: string[]): Promise<number> {
   const config = loadConfig({ configPath: values.config });
   if (!config.fileExists) await explainMissingConfig(config);
 
-  const logger = createLogger({ logPath: config.logPath, level: config.logLevel, pretty: process.stderr.isTTY === true });
+  const logger = createLogger({
+    logPath: config.logPath,
+    level: config.logLevel,
+    pretty: process.stderr.isTTY === true,
+  });
   const daemon = await startDaemon({ config, logger });
   process.stdout.write(`mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath})\n`);
 
   process.on('exit', () => daemon.registry.killAllSync());
   process.on('uncaughtException', (error) => fatal(logger, error));
-  process.on('unhandledRejection', (error) => logger.error({ err: errorMessage(error) }, 'unhandled rejection'));
+  process.on('unhandledRejection', (error) =>
+    logger.error({ err: errorMessage(error) }, 'unhandled rejection'),
+  );
 
   return new Promise<number>((resolve) => {
     let signals = 0;
@@ -96,7 +102,10 @@ async function explainMissingConfig(config: BridgeConfig): Promise<void> {
 }
 
 function fatal(logger: Logger, error: unknown): never {
-  logger.fatal({ err: errorMessage(error), stack: error instanceof Error ? error.stack : undefined }, 'uncaught exception');
+  logger.fatal(
+    { err: errorMessage(error), stack: error instanceof Error ? error.stack : undefined },
+    'uncaught exception',
+  );
   process.stderr.write(`mcp-bridge: fatal: ${errorMessage(error)}\n`);
   process.exit(1);
 }

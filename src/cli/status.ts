@@ -37,12 +37,16 @@ export async function runStatus(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
     return 0;
   }
-  const lines = [`mcp-bridge ${status.version}, pid ${status.pid}, ${status.sessions} session(s), up ${Math.round(status.uptimeMs / 1000)} s`];
+  const lines = [
+    `mcp-bridge ${status.version}, pid ${status.pid}, ${status.sessions} session(s), up ${Math.round(status.uptimeMs / 1000)} s`,
+  ];
   if (status.upstreams.length === 0) lines.push('no upstreams configured');
   for (const u of status.upstreams) {
     const pid = u.pid === null ? '' : ` pid ${u.pid}`;
     const tools = `${u.toolCount} tool(s)${u.toolsSource === 'cache' ? ' (cached)' : ''}`;
-    lines.push(`${u.name.padEnd(20)} ${u.state.padEnd(10)} ${tools}${pid}, ${u.restarts} restart(s), since ${u.since}`);
+    lines.push(
+      `${u.name.padEnd(20)} ${u.state.padEnd(10)} ${tools}${pid}, ${u.restarts} restart(s), since ${u.since}`,
+    );
     if (u.lastError && u.state !== 'ready') lines.push(`${' '.repeat(21)}last error: ${u.lastError.message}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);

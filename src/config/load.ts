@@ -9,8 +9,8 @@ import {
   DEFAULTS,
   HttpServerSchema,
   StdioServerSchema,
-  UpstreamNameSchema,
   type UpstreamConfig,
+  UpstreamNameSchema,
 } from './schema.js';
 import { expandEnvRefs } from './secrets.js';
 
@@ -154,7 +154,11 @@ function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamC
   };
 }
 
-function expandRecord(record: Record<string, string>, where: string, ctx: ParseContext): Record<string, string> {
+function expandRecord(
+  record: Record<string, string>,
+  where: string,
+  ctx: ParseContext,
+): Record<string, string> {
   return Object.fromEntries(
     Object.entries(record).map(([k, v]) => [k, expandEnvRefs(v, `${where}.${k}`, ctx.env, ctx.file)]),
   );

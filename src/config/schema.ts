@@ -1,11 +1,9 @@
 import { z } from 'zod';
 
 /** Upstream names become the prefix of every exposed tool name, so they use the same alphabet. */
-export const UpstreamNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,40}$/, {
-    error: 'an upstream name must be 1-40 characters of letters, digits, "_" or "-"',
-  });
+export const UpstreamNameSchema = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, {
+  error: 'an upstream name must be 1-40 characters of letters, digits, "_" or "-"',
+});
 
 const unknownKeys = (allowed: readonly string[]) => (issue: { code?: string; keys?: string[] }) =>
   issue.code === 'unrecognized_keys'
@@ -65,7 +63,10 @@ export const ConfigFileSchema = z.strictObject(
     mcpServers: z.record(z.string(), z.unknown()).default({}),
     port: z.number().int().min(0).max(65535).optional(),
     host: z.string().min(1).optional(),
-    mcpPath: z.string().regex(/^\/[^\s?#]*$/, { error: 'mcpPath must start with "/"' }).optional(),
+    mcpPath: z
+      .string()
+      .regex(/^\/[^\s?#]*$/, { error: 'mcpPath must start with "/"' })
+      .optional(),
     allowedOrigins: z.array(z.string().min(1)).optional(),
     allowedHosts: z.array(z.string().min(1)).optional(),
     maxBodyBytes: z.number().int().min(1024).optional(),

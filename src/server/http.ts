@@ -55,7 +55,12 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
 
   app.use((req: Request, res: Response) => {
-    sendJsonRpcError(res, 404, -32601, `Not found: ${req.method} ${req.path} (the MCP endpoint is ${config.mcpPath})`);
+    sendJsonRpcError(
+      res,
+      404,
+      -32601,
+      `Not found: ${req.method} ${req.path} (the MCP endpoint is ${config.mcpPath})`,
+    );
   });
 
   // Express's default error page is HTML; body-parser failures must be JSON-RPC errors instead.
@@ -71,7 +76,12 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
       return;
     }
     if (type === 'entity.parse.failed') {
-      sendJsonRpcError(res, 400, -32700, `Parse error: the request body is not valid JSON (${errorMessage(error)})`);
+      sendJsonRpcError(
+        res,
+        400,
+        -32700,
+        `Parse error: the request body is not valid JSON (${errorMessage(error)})`,
+      );
       return;
     }
     if (type === 'encoding.unsupported' || type === 'charset.unsupported') {

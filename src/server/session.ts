@@ -40,7 +40,12 @@ export class SessionManager {
     if (sessionId) {
       const session = this.sessions.get(sessionId);
       if (!session) {
-        sendJsonRpcError(res, 404, -32001, `Session not found: "${sessionId}" is unknown or has ended; send initialize to start a new session`);
+        sendJsonRpcError(
+          res,
+          404,
+          -32001,
+          `Session not found: "${sessionId}" is unknown or has ended; send initialize to start a new session`,
+        );
         return;
       }
       await session.transport.handleRequest(req, res, req.body);
@@ -105,18 +110,25 @@ export class SessionManager {
     server.setRequestHandler('tools/list', async () => ({ tools: [...catalog.listTools()] }));
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const progressToken = ctx.mcpReq._meta?.progressToken;
+      // Progress goes out in order and before the result: the response closes the request's stream.
+      let relayed = Promise.resolve();
+      const onprogress =
+        progressToken === undefined
+          ? undefined
+          : (progress: { progress: number; total?: number; message?: string }) => {
+              relayed = relayed
+                .then(() =>
+                  ctx.mcpReq.notify({
+                    method: 'notifications/progress',
+                    params: { ...progress, progressToken },
+                  }),
+                )
+                .catch(() => {});
+            };
       try {
-        return (await catalog.callTool(request.params, {
-          signal: ctx.mcpReq.signal,
-          onprogress:
-            progressToken === undefined
-              ? undefined
-              : (progress) => {
-                  void ctx.mcpReq
-                    .notify({ method: 'notifications/progress', params: { ...progress, progressToken } })
-                    .catch(() => {});
-                },
-        })) as never;
+        const result = await catalog.callTool(request.params, { signal: ctx.mcpReq.signal, onprogress });
+        await relayed;
+        return result as never;
       } catch (error) {
         throw toProtocolError(error);
       }

@@ -47,7 +47,10 @@ export class CatalogCache {
       text = readFileSync(this.file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.options.logger.warn({ file: this.file, err: errorMessage(error) }, 'cannot read the tool cache; starting without it');
+        this.options.logger.warn(
+          { file: this.file, err: errorMessage(error) },
+          'cannot read the tool cache; starting without it',
+        );
       }
       return;
     }
@@ -83,7 +86,10 @@ export class CatalogCache {
   save(upstream: string, tools: readonly Tool[]): Promise<void> {
     this.data = {
       ...this.data,
-      upstreams: { ...this.data.upstreams, [upstream]: { savedAt: new Date().toISOString(), tools: [...tools] } },
+      upstreams: {
+        ...this.data.upstreams,
+        [upstream]: { savedAt: new Date().toISOString(), tools: [...tools] },
+      },
     };
     return this.flush();
   }
@@ -97,7 +103,10 @@ export class CatalogCache {
       try {
         await writeFileAtomic(this.file, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
       } catch (error) {
-        this.options.logger.warn({ file: this.file, err: errorMessage(error) }, 'cannot write the tool cache');
+        this.options.logger.warn(
+          { file: this.file, err: errorMessage(error) },
+          'cannot write the tool cache',
+        );
       }
     });
     return this.writing;

@@ -100,7 +100,8 @@ export class UpstreamRegistry {
   }
 }
 
-const createDefaultTransport: CreateTransport = (config, hooks) => {
+/** Stdio children for `command` entries; remote `url` entries are not supported yet. */
+export const createDefaultTransport: CreateTransport = (config, hooks) => {
   if (config.kind === 'stdio') {
     return new StdioTransport({
       name: config.name,

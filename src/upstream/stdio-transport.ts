@@ -94,21 +94,33 @@ export class StdioTransport implements Transport {
       this.child = undefined;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        throw new BridgeError('COMMAND_NOT_FOUND', `upstream "${name}": command "${command}" not found (ENOENT)`, {
-          cause: error,
-          details: { upstream: name, command },
-        });
+        throw new BridgeError(
+          'COMMAND_NOT_FOUND',
+          `upstream "${name}": command "${command}" not found (ENOENT)`,
+          {
+            cause: error,
+            details: { upstream: name, command },
+          },
+        );
       }
       if (code === 'EACCES' || code === 'ENOTDIR') {
-        throw new BridgeError('COMMAND_NOT_FOUND', `upstream "${name}": command "${command}" cannot be run (${code})`, {
+        throw new BridgeError(
+          'COMMAND_NOT_FOUND',
+          `upstream "${name}": command "${command}" cannot be run (${code})`,
+          {
+            cause: error,
+            details: { upstream: name, command },
+          },
+        );
+      }
+      throw new BridgeError(
+        'SPAWN_FAILED',
+        `upstream "${name}": cannot start "${command}": ${errorMessage(error)}`,
+        {
           cause: error,
           details: { upstream: name, command },
-        });
-      }
-      throw new BridgeError('SPAWN_FAILED', `upstream "${name}": cannot start "${command}": ${errorMessage(error)}`, {
-        cause: error,
-        details: { upstream: name, command },
-      });
+        },
+      );
     }
 
     const stdout = subprocess.stdout!;
@@ -140,13 +152,30 @@ export class StdioTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.child?.stdin;
-    if (!stdin || !stdin.writable || this.exitInfo) {
-      throw new BridgeError('UPSTREAM_CLOSED', `upstream "${this.options.name}": the process is not running`, {
-        details: { upstream: this.options.name },
-      });
+    if (!stdin?.writable || this.exitInfo) {
+      throw new BridgeError(
+        'UPSTREAM_CLOSED',
+        `upstream "${this.options.name}": the process is not running`,
+        {
+          details: { upstream: this.options.name },
+        },
+      );
     }
-    const ok = stdin.write(`${JSON.stringify(message)}\n`);
-    if (!ok) await once(stdin, 'drain');
+    await new Promise<void>((resolve, reject) => {
+      stdin.write(`${JSON.stringify(message)}\n`, (error) => {
+        if (!error) return resolve();
+        reject(
+          new BridgeError(
+            'UPSTREAM_CLOSED',
+            `upstream "${this.options.name}": cannot write to the process (${error.message})`,
+            {
+              cause: error,
+              details: { upstream: this.options.name },
+            },
+          ),
+        );
+      });
+    });
   }
 
   /** Ends the child: stdin end, then SIGTERM, then SIGKILL to its whole process group. Idempotent. */
@@ -201,7 +230,11 @@ export class StdioTransport implements Transport {
       this.options.onGarbage?.(line);
       return;
     }
-    if (typeof message !== 'object' || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+    if (
+      typeof message !== 'object' ||
+      message === null ||
+      (message as { jsonrpc?: unknown }).jsonrpc !== '2.0'
+    ) {
       this.options.onGarbage?.(line);
       return;
     }

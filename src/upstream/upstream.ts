@@ -18,7 +18,6 @@ import {
   type UpstreamErrorInfo,
   type UpstreamExitInfo,
   type UpstreamSnapshot,
-  type UpstreamState,
 } from './state.js';
 
 /** A transport the upstream owns, with the child's pid when there is one. */
@@ -69,7 +68,9 @@ export interface CallOptions {
   /** Cancels the upstream request. */
   readonly signal?: AbortSignal | undefined;
   /** Progress from the upstream, to relay to the caller. */
-  readonly onprogress?: ((progress: { progress: number; total?: number; message?: string }) => void) | undefined;
+  readonly onprogress?:
+    | ((progress: { progress: number; total?: number; message?: string }) => void)
+    | undefined;
 }
 
 /** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
@@ -168,7 +169,10 @@ export class Upstream {
     options: CallOptions,
   ): Promise<PassthroughResult> {
     const timeout = this.options.config.callTimeoutMs;
-    const client = await this.waitForReady(Math.min(timeout, this.options.readyWaitMs ?? 10_000), options.signal);
+    const client = await this.waitForReady(
+      Math.min(timeout, this.options.readyWaitMs ?? 10_000),
+      options.signal,
+    );
     try {
       return await client.request(request, PassthroughResultSchema, {
         signal: options.signal,
@@ -184,10 +188,14 @@ export class Upstream {
   private describeCallError(error: unknown, method: string, timeout: number): unknown {
     if (error instanceof ProtocolError) return error;
     if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
-      return new BridgeError('UPSTREAM_TIMEOUT', `upstream "${this.name}" did not answer ${method} within ${timeout} ms`, {
-        cause: error,
-        details: { upstream: this.name, timeoutMs: timeout },
-      });
+      return new BridgeError(
+        'UPSTREAM_TIMEOUT',
+        `upstream "${this.name}" did not answer ${method} within ${timeout} ms`,
+        {
+          cause: error,
+          details: { upstream: this.name, timeoutMs: timeout },
+        },
+      );
     }
     if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
       const exit = this.current.lastExit;
@@ -231,9 +239,13 @@ export class Upstream {
     const waited = waitedMs === undefined ? '' : ` after waiting ${waitedMs} ms`;
     const last = lastError ? `; last error: ${lastError.message}` : '';
     const hint = state === 'needs_auth' ? `; run \`npm run auth -- ${this.name}\` to log in` : '';
-    return new BridgeError('UPSTREAM_NOT_READY', `upstream "${this.name}" is not ready (state: ${state})${waited}${last}${hint}`, {
-      details: { upstream: this.name, state },
-    });
+    return new BridgeError(
+      'UPSTREAM_NOT_READY',
+      `upstream "${this.name}" is not ready (state: ${state})${waited}${last}${hint}`,
+      {
+        details: { upstream: this.name, state },
+      },
+    );
   }
 
   private async run(): Promise<void> {
@@ -252,8 +264,16 @@ export class Upstream {
           signal,
           onFailedAttempt: ({ error, attemptNumber }) => {
             if (signal.aborted || !isRetryable(error)) return;
-            this.log.warn({ attempt: attemptNumber, err: errorMessage(error) }, 'upstream attempt failed; backing off');
-            this.update({ state: 'backoff', attempt: attemptNumber, lastError: errorInfo(error), pid: undefined });
+            this.log.warn(
+              { attempt: attemptNumber, err: errorMessage(error) },
+              'upstream attempt failed; backing off',
+            );
+            this.update({
+              state: 'backoff',
+              attempt: attemptNumber,
+              lastError: errorInfo(error),
+              pid: undefined,
+            });
           },
           shouldRetry: ({ error }) => isRetryable(error),
         });
@@ -307,7 +327,9 @@ export class Upstream {
           await client.connect(transport, { timeout: connectTimeoutMs, signal });
           if (!isCurrent()) return;
           this.update({ pid: transport.pid });
-          client.setNotificationHandler('notifications/tools/list_changed', () => this.refreshTools(client, generation));
+          client.setNotificationHandler('notifications/tools/list_changed', () =>
+            this.refreshTools(client, generation),
+          );
           const tools = await this.listTools(client);
           if (!isCurrent()) return;
           const info = client.getServerVersion();
@@ -319,11 +341,15 @@ export class Upstream {
             attempt: 0,
             serverInfo: info ? { name: info.name, version: info.version } : undefined,
           });
-          this.log.info({ tools: tools.length, childPid: transport.pid }, "upstream ready");
+          this.log.info({ tools: tools.length, childPid: transport.pid }, 'upstream ready');
         })(),
         closed.then(() => Promise.reject(this.closedError('during start-up'))),
         connectTimeoutMs,
-        () => new BridgeError('HANDSHAKE_FAILED', `upstream "${this.name}" did not finish start-up within ${connectTimeoutMs} ms`),
+        () =>
+          new BridgeError(
+            'HANDSHAKE_FAILED',
+            `upstream "${this.name}" did not finish start-up within ${connectTimeoutMs} ms`,
+          ),
       );
     } catch (error) {
       await this.closeConnection(transport);
@@ -350,18 +376,27 @@ export class Upstream {
     const how = exit ? `: ${describeExit(exit)}` : '';
     const tail = this.stderrTail.at(-1);
     const stderr = tail ? ` (last stderr line: ${tail.slice(0, 300)})` : '';
-    return new BridgeError('UPSTREAM_CLOSED', `upstream "${this.name}" closed the connection ${when}${how}${stderr}`, {
-      details: { upstream: this.name },
-    });
+    return new BridgeError(
+      'UPSTREAM_CLOSED',
+      `upstream "${this.name}" closed the connection ${when}${how}${stderr}`,
+      {
+        details: { upstream: this.name },
+      },
+    );
   }
 
   private describeStartError(error: unknown): unknown {
     if (isBridgeError(error)) return error;
-    if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) return this.closedError('during start-up');
-    return new BridgeError('HANDSHAKE_FAILED', `upstream "${this.name}" failed during start-up: ${errorMessage(error)}`, {
-      cause: error,
-      details: { upstream: this.name },
-    });
+    if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed)
+      return this.closedError('during start-up');
+    return new BridgeError(
+      'HANDSHAKE_FAILED',
+      `upstream "${this.name}" failed during start-up: ${errorMessage(error)}`,
+      {
+        cause: error,
+        details: { upstream: this.name },
+      },
+    );
   }
 
   /** Every page of tools/list, raw (unknown fields kept). */
@@ -473,4 +508,3 @@ async function withTimeout<T>(
     clearTimeout(timer);
   }
 }
-

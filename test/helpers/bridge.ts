@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { BridgeConfig, UpstreamConfig } from '../../src/config/schema.js';
+import { DEFAULTS } from '../../src/config/schema.js';
+import { type Daemon, type DaemonOptions, startDaemon } from '../../src/daemon.js';
+import { createSilentLogger } from '../../src/log.js';
+
+export function makeTempDir(prefix = 'mcp-bridge-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A resolved config on port 0 with its own temp config dir. */
+export function testConfig(
+  configDir: string,
+  upstreams: UpstreamConfig[],
+  overrides: Partial<BridgeConfig> = {},
+): BridgeConfig {
+  return {
+    file: join(configDir, 'config.json'),
+    fileExists: false,
+    configDir,
+    logPath: join(configDir, 'mcp-bridge.log'),
+    logLevel: 'silent',
+    port: 0,
+    host: '127.0.0.1',
+    mcpPath: DEFAULTS.mcpPath,
+    allowedOrigins: [],
+    allowedHosts: [],
+    maxBodyBytes: DEFAULTS.maxBodyBytes,
+    callTimeoutMs: 10_000,
+    pingIntervalMs: 0,
+    upstreams,
+    ...overrides,
+  };
+}
+
+/** The daemon in this process (fast); the real CLI is exercised in cli tests. */
+export async function startTestDaemon(
+  configDir: string,
+  upstreams: UpstreamConfig[],
+  options: Partial<Omit<DaemonOptions, 'config'>> & { overrides?: Partial<BridgeConfig> } = {},
+): Promise<Daemon> {
+  return startDaemon({
+    config: testConfig(configDir, upstreams, options.overrides),
+    logger: options.logger ?? createSilentLogger(),
+    createTransport: options.createTransport,
+    upstreamDefaults: { backoff: { minMs: 50, maxMs: 500, factor: 2 }, ...options.upstreamDefaults },
+  });
+}
+
+/** An SDK client over Streamable HTTP, as Claude Code or Cursor would connect. */
+export async function connectClient(url: string, name = 'test-client'): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}

@@ -1,0 +1,139 @@
+import type { Client } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { EXPOSED_NAME } from '../../src/catalog/naming.js';
+import type { Daemon } from '../../src/daemon.js';
+import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
+import { fakeUpstream } from '../helpers/fake-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+const Loose = z.looseObject({});
+
+describe('tools through the bridge', () => {
+  let daemon: Daemon | undefined;
+  let client: Client | undefined;
+  let cleanup = () => {};
+
+  afterEach(async () => {
+    await client?.close();
+    await daemon?.close();
+    cleanup();
+    client = undefined;
+    daemon = undefined;
+  });
+
+  async function setup(
+    upstreams = [fakeUpstream('alpha'), fakeUpstream('beta', { FAKE_PAGE_SIZE: '2', FAKE_NAME: 'b' })],
+  ) {
+    const temp = makeTempDir();
+    cleanup = temp.cleanup;
+    daemon = await startTestDaemon(temp.dir, upstreams);
+    await waitFor(() => daemon!.registry.snapshots().every((s) => s.state === 'ready'), 'upstreams ready');
+    client = await connectClient(daemon.url);
+    return { daemon, client };
+  }
+
+  it('lists every upstream tool as <upstream>__<tool>, walking every upstream page', async () => {
+    const { client } = await setup();
+    const { tools } = await client.listTools();
+    const names = tools.map((t) => t.name);
+    expect(names).toContain('alpha__echo');
+    expect(names).toContain('beta__echo');
+    expect(names).toContain('beta__crash');
+    // 7 tools each; beta serves them two per page
+    expect(names.filter((n) => n.startsWith('beta__') || n.startsWith('beta_')).length).toBe(7);
+    for (const name of names) expect(name).toMatch(EXPOSED_NAME);
+    const echo = tools.find((t) => t.name === 'alpha__echo');
+    expect(echo?.annotations).toEqual({ readOnlyHint: true });
+    expect(echo?._meta).toEqual({ 'fake/tool': true });
+    expect(echo?.title).toBe('Echo');
+  });
+
+  it('shortens an illegal or long tool name deterministically and still routes the call', async () => {
+    const { client } = await setup();
+    const { tools } = await client.listTools();
+    const long = tools.filter((t) => t.description === 'Needs a shortened exposed name');
+    expect(long).toHaveLength(2);
+    for (const t of long) {
+      expect(t.name.length).toBeLessThanOrEqual(64);
+      expect(t.name).toMatch(/_[0-9a-f]{8}$/);
+    }
+    const result = await client.callTool({ name: long[0]!.name, arguments: {} });
+    expect(result.content).toEqual([
+      {
+        type: 'text',
+        text: 'a.tool/with illegal-chars and a very long name that does not fit into sixty-four characters ran',
+      },
+    ]);
+  });
+
+  it('passes a result through unchanged: content kinds, structuredContent, isError, _meta', async () => {
+    const { client } = await setup();
+    const rich = await client.request(
+      { method: 'tools/call', params: { name: 'alpha__rich', arguments: {} } },
+      Loose,
+    );
+    expect(rich).toEqual({
+      content: [
+        { type: 'text', text: 'hello', annotations: { audience: ['user'], priority: 0.5 } },
+        { type: 'image', data: 'iVBORw0KGgo=', mimeType: 'image/png' },
+        { type: 'resource_link', uri: 'file:///tmp/x.txt', name: 'x.txt', mimeType: 'text/plain' },
+        { type: 'resource', resource: { uri: 'mem://a', text: 'embedded', mimeType: 'text/plain' } },
+      ],
+      structuredContent: { ok: true },
+      isError: false,
+      _meta: { 'fake/trace': 'abc' },
+      extension: { unknown: 'fields survive' },
+    });
+    const echo = await client.request(
+      { method: 'tools/call', params: { name: 'beta__echo', arguments: { text: 'hi' } } },
+      Loose,
+    );
+    expect(echo).toEqual({
+      content: [{ type: 'text', text: 'hi' }],
+      structuredContent: { echoed: 'hi' },
+      _meta: { 'fake/meta': 'kept' },
+    });
+    const failed = await client.callTool({ name: 'alpha__fail', arguments: {} });
+    expect(failed).toMatchObject({ isError: true, content: [{ type: 'text', text: 'it failed' }] });
+  });
+
+  it('relays progress notifications of a call to the caller', async () => {
+    const { client } = await setup();
+    const progress: number[] = [];
+    const result = await client.callTool(
+      { name: 'alpha__slow', arguments: { ms: 80 } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(result.content).toEqual([{ type: 'text', text: 'slept 80' }]);
+    expect(progress).toEqual([1, 2, 3, 4]);
+  });
+
+  it('answers an unknown tool with a JSON-RPC invalid-params error naming it', async () => {
+    const { client } = await setup();
+    await expect(client.callTool({ name: 'nope__nothing', arguments: {} })).rejects.toMatchObject({
+      code: -32602,
+      message: expect.stringContaining('unknown tool "nope__nothing"'),
+    });
+  });
+
+  it('tells every session when an upstream tool list changes', async () => {
+    const { client } = await setup([
+      fakeUpstream('alpha'),
+      fakeUpstream('late', { FAKE_CHANGE_TOOLS_AFTER_MS: '300' }),
+    ]);
+    const second = await connectClient(daemon!.url, 'second');
+    let firstNotified = 0;
+    let secondNotified = 0;
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      firstNotified++;
+    });
+    second.setNotificationHandler('notifications/tools/list_changed', () => {
+      secondNotified++;
+    });
+    await waitFor(() => firstNotified > 0 && secondNotified > 0, 'list_changed on both sessions');
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain('late__late');
+    await second.close();
+  });
+});
