@@ -33,7 +33,6 @@ const EXAMPLE_CONFIG = {
     github: {
       command: 'npx',
       args: ['-y', '@modelcontextprotocol/server-github'],
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${env:X} reference for the user's config
       env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${env:GITHUB_TOKEN}' },
     },
   },

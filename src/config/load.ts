@@ -43,13 +43,16 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   const { file, explicit } = resolveConfigFile(options);
   const raw = readConfigFile(file, explicit);
   const parsed = ConfigFileSchema.safeParse(raw ?? {});
-  if (!parsed.success) throw invalid(file, parsed.error.issues);
-  const data = parsed.data;
+  // Entries are checked even when a top-level key is wrong, so one run reports every problem.
+  const issues: z.core.$ZodIssue[] = parsed.success ? [] : [...parsed.error.issues];
+  const data = parsed.success ? parsed.data : ConfigFileSchema.parse({});
+  const servers = parsed.success
+    ? data.mcpServers
+    : recordOrEmpty((raw as { mcpServers?: unknown })?.mcpServers);
 
-  const issues: z.core.$ZodIssue[] = [];
   const upstreams: UpstreamConfig[] = [];
   const callTimeoutMs = data.callTimeoutMs ?? DEFAULTS.callTimeoutMs;
-  for (const [name, entry] of Object.entries(data.mcpServers)) {
+  for (const [name, entry] of Object.entries(servers)) {
     const nameCheck = UpstreamNameSchema.safeParse(name);
     if (!nameCheck.success) {
       issues.push(...prefixIssues(nameCheck.error.issues, ['mcpServers', name]));
@@ -210,6 +213,12 @@ function envPath(env: NodeJS.ProcessEnv): string | undefined {
     throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_MCP_PATH must start with "/", got "${value}"`);
   }
   return value;
+}
+
+function recordOrEmpty(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 function prefixIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): z.core.$ZodIssue[] {

@@ -1,0 +1,134 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { isBridgeError } from '../../src/errors.js';
+import { makeTempDir } from '../helpers/bridge.js';
+
+describe('loadConfig', () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+
+  function setup(config?: unknown, env: Record<string, string> = {}) {
+    const temp = makeTempDir();
+    cleanups.push(temp.cleanup);
+    mkdirSync(temp.dir, { recursive: true });
+    if (config !== undefined) {
+      writeFileSync(
+        join(temp.dir, 'config.json'),
+        typeof config === 'string' ? config : JSON.stringify(config),
+      );
+    }
+    return { dir: temp.dir, env: { MCP_BRIDGE_CONFIG_DIR: temp.dir, ...env } };
+  }
+
+  function loadError(env: NodeJS.ProcessEnv, configPath?: string) {
+    try {
+      loadConfig({ env, configPath });
+    } catch (error) {
+      if (isBridgeError(error)) return error;
+      throw error;
+    }
+    throw new Error('expected a config error');
+  }
+
+  it('uses defaults when there is no config file', () => {
+    const { dir, env } = setup();
+    const config = loadConfig({ env });
+    expect(config).toMatchObject({
+      fileExists: false,
+      file: join(dir, 'config.json'),
+      port: 8769,
+      host: '127.0.0.1',
+      mcpPath: '/mcp',
+      upstreams: [],
+    });
+  });
+
+  it('reads Claude Desktop mcpServers entries and expands ${env:X} in args, env and cwd', () => {
+    const { env } = setup(
+      {
+        mcpServers: {
+          fs: {
+            command: 'npx',
+            args: ['-y', '${env:PKG}'],
+            env: { TOKEN: 'Bearer ${env:SECRET}' },
+            cwd: '${env:HOME_DIR}',
+          },
+          off: { command: 'x', disabled: true },
+          remote: { url: 'https://example.com/mcp' },
+        },
+      },
+      { PKG: 'server-fs', SECRET: 's3', HOME_DIR: '/home/me' },
+    );
+    const config = loadConfig({ env });
+    expect(config.upstreams).toEqual([
+      {
+        kind: 'stdio',
+        name: 'fs',
+        command: 'npx',
+        args: ['-y', 'server-fs'],
+        env: { TOKEN: 'Bearer s3' },
+        cwd: '/home/me',
+        callTimeoutMs: 120_000,
+      },
+      { kind: 'http', name: 'remote', url: 'https://example.com/mcp', headers: {}, callTimeoutMs: 120_000 },
+    ]);
+  });
+
+  it('lets the original environment variables override the file', () => {
+    const { env } = setup(
+      { port: 9000, host: '127.0.0.2', mcpServers: { sentinel: { command: 'old' } } },
+      {
+        MCP_BRIDGE_PORT: '9100',
+        MCP_BRIDGE_HOST: '::1',
+        MCP_BRIDGE_MCP_PATH: '/bridge',
+        MCP_BRIDGE_LOG_PATH: '/tmp/x.log',
+        MCP_BRIDGE_SENTINEL_COMMAND: 'node',
+        MCP_BRIDGE_SENTINEL_ARGS: 'server.js  --flag',
+        MCP_BRIDGE_OVERSEER_URL: 'https://overseer.example/mcp',
+      },
+    );
+    const config = loadConfig({ env });
+    expect(config).toMatchObject({ port: 9100, host: '::1', mcpPath: '/bridge', logPath: '/tmp/x.log' });
+    expect(config.upstreams).toEqual([
+      expect.objectContaining({ name: 'sentinel', command: 'node', args: ['server.js', '--flag'] }),
+      expect.objectContaining({ name: 'overseer', kind: 'http', url: 'https://overseer.example/mcp' }),
+    ]);
+  });
+
+  it('rejects bad environment values with a message naming the variable', () => {
+    expect(loadError(setup(undefined, { MCP_BRIDGE_PORT: 'abc' }).env).message).toContain(
+      'MCP_BRIDGE_PORT must be',
+    );
+    expect(loadError(setup(undefined, { MCP_BRIDGE_MCP_PATH: 'mcp' }).env).message).toContain(
+      'MCP_BRIDGE_MCP_PATH must start',
+    );
+  });
+
+  it('names the file, the key and the expectation for invalid entries', () => {
+    const { dir, env } = setup({
+      mcpServers: { a: { command: 'x', cwd: 5 }, b: { url: 'ftp://x' } },
+      logLevel: 'loud',
+    });
+    const error = loadError(env);
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.message).toContain(join(dir, 'config.json'));
+    expect(error.message).toMatch(/expected string, received number\n\s+→ at mcpServers\.a\.cwd/);
+    expect(error.message).toMatch(/url must be an http:\/\/ or https:\/\/ URL\n\s+→ at mcpServers\.b\.url/);
+    expect(error.message).toMatch(/→ at logLevel/);
+  });
+
+  it('treats an empty file as an empty config and invalid JSON as an error', () => {
+    expect(loadConfig({ env: setup('').env }).upstreams).toEqual([]);
+    expect(loadError(setup('{ nope').env).message).toMatch(/is not valid JSON/);
+  });
+
+  it('requires a file named with --config or MCP_BRIDGE_CONFIG to exist', () => {
+    const { dir, env } = setup();
+    expect(loadError(env, join(dir, 'missing.json')).code).toBe('CONFIG_NOT_FOUND');
+    expect(loadError({ ...env, MCP_BRIDGE_CONFIG: join(dir, 'missing.json') }).code).toBe('CONFIG_NOT_FOUND');
+  });
+});
