@@ -16,3 +16,6 @@ export function fakeUpstream(
 ): StdioUpstreamConfig {
   return { kind: 'stdio', name, ...fakeServerEntry(env), callTimeoutMs };
 }
+
+/** Tools the fixture serves without FAKE_TOOLS. */
+export const FAKE_TOOL_COUNT = 8;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, makeTempDir } from '../helpers/bridge.js';
 import { cliEnv, type RunningBridge, runCli, startCli } from '../helpers/cli.js';
-import { FAKE_SERVER, fakeServerEntry } from '../helpers/fake-server.js';
+import { FAKE_SERVER, FAKE_TOOL_COUNT, fakeServerEntry } from '../helpers/fake-server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 describe('the mcp-bridge command', () => {
@@ -106,7 +106,10 @@ describe('the mcp-bridge command', () => {
       ['--config', file],
     );
     const client = await connectClient(bridge.url);
-    await waitFor(async () => (await client.listTools()).tools.length === 14, 'both upstreams listed');
+    await waitFor(
+      async () => (await client.listTools()).tools.length === 2 * FAKE_TOOL_COUNT,
+      'both upstreams listed',
+    );
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toContain('fake__echo');
     expect(names).toContain('sentinel__echo');
@@ -152,7 +155,7 @@ describe('the mcp-bridge command', () => {
     await waitFor(() => existsSync(join(dir, 'config', 'tools-cache.json')), 'the cache file');
     expect(await bridge.stop()).toBe(0);
     const cache = JSON.parse(readFileSync(join(dir, 'config', 'tools-cache.json'), 'utf8'));
-    expect(cache.upstreams.slowpoke.tools).toHaveLength(7);
+    expect(cache.upstreams.slowpoke.tools).toHaveLength(FAKE_TOOL_COUNT);
 
     writeConfig(dir, { mcpServers: { slowpoke: fakeServerEntry({ FAKE_HANG: '1' }) } });
     bridge = await startCli(cliEnv(dir));
@@ -180,7 +183,7 @@ describe('the mcp-bridge command', () => {
     await waitFor(async () => (await runCli(['status'], env)).stdout.includes('ready'), 'status shows ready');
     const result = await runCli(['status'], env);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/fake\s+ready\s+7 tool\(s\)/);
+    expect(result.stdout).toMatch(new RegExp(`fake\\s+ready\\s+${FAKE_TOOL_COUNT} tool\\(s\\)`));
     await bridge.stop();
     bridge = undefined;
     const down = await runCli(['status'], env);

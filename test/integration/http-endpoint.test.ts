@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
 import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
-import { fakeUpstream } from '../helpers/fake-server.js';
+import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface RawResponse {
@@ -209,7 +209,7 @@ describe('the HTTP endpoint', () => {
         name: 'fake',
         kind: 'stdio',
         state: 'ready',
-        toolCount: 7,
+        toolCount: FAKE_TOOL_COUNT,
         toolsSource: 'live',
         pid: expect.any(Number),
         restarts: 0,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { EXPOSED_NAME } from '../../src/catalog/naming.js';
 import type { Daemon } from '../../src/daemon.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
-import { fakeUpstream } from '../helpers/fake-server.js';
+import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const Loose = z.looseObject({});
@@ -40,8 +40,8 @@ describe('tools through the bridge', () => {
     expect(names).toContain('alpha__echo');
     expect(names).toContain('beta__echo');
     expect(names).toContain('beta__crash');
-    // 7 tools each; beta serves them two per page
-    expect(names.filter((n) => n.startsWith('beta__') || n.startsWith('beta_')).length).toBe(7);
+    // FAKE_TOOL_COUNT tools each; beta serves them two per page
+    expect(names.filter((n) => n.startsWith('beta__') || n.startsWith('beta_')).length).toBe(FAKE_TOOL_COUNT);
     for (const name of names) expect(name).toMatch(EXPOSED_NAME);
     const echo = tools.find((t) => t.name === 'alpha__echo');
     expect(echo?.annotations).toEqual({ readOnlyHint: true });
@@ -107,6 +107,29 @@ describe('tools through the bridge', () => {
     );
     expect(result.content).toEqual([{ type: 'text', text: 'slept 80' }]);
     expect(progress).toEqual([1, 2, 3, 4]);
+  });
+
+  it('cancels the upstream call when the client cancels', async () => {
+    const { client } = await setup([fakeUpstream('alpha')]);
+    const controller = new AbortController();
+    let started = false;
+    const call = client.callTool(
+      { name: 'alpha__slow', arguments: { ms: 2000 } },
+      {
+        signal: controller.signal,
+        onprogress: () => {
+          started = true;
+        },
+      },
+    );
+    call.catch(() => {});
+    await waitFor(() => started, 'the call to start');
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await waitFor(async () => {
+      const stats = await client.callTool({ name: 'alpha__stats', arguments: {} });
+      return (stats.structuredContent as { cancelled: number }).cancelled === 1;
+    }, 'the upstream to see the cancellation');
   });
 
   it('answers an unknown tool with a JSON-RPC invalid-params error naming it', async () => {

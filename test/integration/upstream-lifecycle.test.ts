@@ -7,7 +7,7 @@ import { createDefaultTransport } from '../../src/upstream/registry.js';
 import type { UpstreamState } from '../../src/upstream/state.js';
 import type { CreateTransport } from '../../src/upstream/upstream.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
-import { fakeUpstream } from '../helpers/fake-server.js';
+import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 describe('upstream lifecycle', () => {
@@ -168,7 +168,7 @@ describe('upstream lifecycle', () => {
     await ready('stuck');
     await daemon.close();
     const cache = JSON.parse(readFileSync(join(dir, 'tools-cache.json'), 'utf8'));
-    expect(cache.upstreams.stuck.tools.length).toBe(7);
+    expect(cache.upstreams.stuck.tools.length).toBe(FAKE_TOOL_COUNT);
 
     daemon = await startTestDaemon(dir, [fakeUpstream('stuck', { FAKE_HANG: '1' })], {
       upstreamDefaults: { connectTimeoutMs: 60_000, readyWaitMs: 200 },
