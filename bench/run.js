@@ -1,0 +1,272 @@
+#!/usr/bin/env node
+// Benchmarks (not tests): the bridge against a direct stdio connection to the same fixture server,
+// measured in one run and interleaved, so machine noise hits both sides alike. Prints medians and
+// ratios; asserts nothing. Usage: npm run bench [-- --quick]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+
+const quick = process.argv.includes('--quick');
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'mcp-bridge.js');
+const FAKE = join(ROOT, 'test', 'fixtures', 'fake-server.mjs');
+const N_SMALL = quick ? 300 : 2000;
+const N_BIG = quick ? 10 : 40;
+const N_LIST = quick ? 20 : 100;
+const THROUGHPUT_MS = quick ? 1500 : 5000;
+const COLD_RUNS = quick ? 3 : 7;
+
+const now = () => performance.now();
+const pct = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const median = (values) => pct(values, 50);
+const ms = (v) => `${v.toFixed(3)} ms`;
+const rows = [];
+const report = (metric, direct, bridge, extra = '') => {
+  rows.push({ metric, direct, bridge, extra });
+  console.log(
+    `${metric.padEnd(44)} direct ${direct.padStart(14)}   bridge ${bridge.padStart(14)}   ${extra}`,
+  );
+};
+
+function tempDir() {
+  return mkdtempSync(join(tmpdir(), 'mcp-bridge-bench-'));
+}
+
+async function directClient(env = {}) {
+  const client = new Client({ name: 'bench-direct', version: '1' });
+  await client.connect(
+    new StdioClientTransport({ command: process.execPath, args: [FAKE], env: { ...process.env, ...env } }),
+  );
+  return client;
+}
+
+async function bridgeClient(url) {
+  const client = new Client({ name: 'bench-bridge', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+/** Starts the real daemon process; resolves with its URL and pid once it listens. */
+async function startDaemon(dir, servers) {
+  const configDir = join(dir, 'config');
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(join(configDir, 'config.json'), JSON.stringify({ mcpServers: servers, pingIntervalMs: 0 }));
+  const startedAt = now();
+  const child = spawn(process.execPath, [BIN, 'start'], {
+    env: {
+      ...process.env,
+      MCP_BRIDGE_CONFIG_DIR: configDir,
+      MCP_BRIDGE_LOG_PATH: join(dir, 'logs', 'mcp-bridge.log'),
+      MCP_BRIDGE_PORT: '0',
+      MCP_BRIDGE_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (\S+)/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`daemon exited (${code})`)));
+  });
+  return {
+    url,
+    pid: child.pid,
+    startedAt,
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+async function waitReady(url, names) {
+  const status = url.replace(/\/mcp$/, '/status');
+  for (;;) {
+    const body = await (await fetch(status)).json();
+    if (names.every((n) => body.upstreams.find((u) => u.name === n)?.state === 'ready')) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function rssMiB(pid) {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+async function timed(fn) {
+  const start = now();
+  await fn();
+  return now() - start;
+}
+
+async function main() {
+  console.log(
+    `mcp-bridge bench (${quick ? 'quick' : 'full'}), node ${process.version}, ${new Date().toISOString()}\n`,
+  );
+  const dir = tempDir();
+  const daemon = await startDaemon(dir, {
+    fake: { command: process.execPath, args: [FAKE] },
+    many: { command: process.execPath, args: [FAKE], env: { FAKE_TOOLS: '1992' } },
+  });
+  const manyDirect = await directClient({ FAKE_TOOLS: '1992' });
+  try {
+    await waitReady(daemon.url, ['fake', 'many']);
+    const direct = await directClient();
+    const bridge = await bridgeClient(daemon.url);
+    const idleRss = rssMiB(daemon.pid);
+
+    // Warm up both paths (JIT, connection pools).
+    for (let i = 0; i < 100; i++) {
+      await direct.callTool({ name: 'echo', arguments: { text: 'w' } });
+      await bridge.callTool({ name: 'fake__echo', arguments: { text: 'w' } });
+    }
+
+    // 1. Small call latency, interleaved.
+    const d = [];
+    const b = [];
+    for (let i = 0; i < N_SMALL; i++) {
+      d.push(await timed(() => direct.callTool({ name: 'echo', arguments: { text: 'hi' } })));
+      b.push(await timed(() => bridge.callTool({ name: 'fake__echo', arguments: { text: 'hi' } })));
+    }
+    report(
+      'small tools/call p50',
+      ms(median(d)),
+      ms(median(b)),
+      `added ${ms(median(b) - median(d))} (target < 1 ms)`,
+    );
+    report('small tools/call p99', ms(pct(d, 99)), ms(pct(b, 99)), `added ${ms(pct(b, 99) - pct(d, 99))}`);
+
+    // 2. Throughput with 8 concurrent sessions (direct: 8 concurrent callers on one connection).
+    const sessions = await Promise.all(Array.from({ length: 8 }, () => bridgeClient(daemon.url)));
+    const loop = async (fn) => {
+      let count = 0;
+      const end = now() + THROUGHPUT_MS;
+      while (now() < end) {
+        await fn();
+        count++;
+      }
+      return count;
+    };
+    let loadRss = 0;
+    const sampler = setInterval(() => {
+      loadRss = Math.max(loadRss, rssMiB(daemon.pid));
+    }, 100);
+    const directCount = (
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          loop(() => direct.callTool({ name: 'echo', arguments: { text: 'x' } })),
+        ),
+      )
+    ).reduce((a, c) => a + c, 0);
+    const bridgeCount = (
+      await Promise.all(
+        sessions.map((s) => loop(() => s.callTool({ name: 'fake__echo', arguments: { text: 'x' } }))),
+      )
+    ).reduce((a, c) => a + c, 0);
+    clearInterval(sampler);
+    const dRate = directCount / (THROUGHPUT_MS / 1000);
+    const bRate = bridgeCount / (THROUGHPUT_MS / 1000);
+    report(
+      'throughput, 8 concurrent',
+      `${dRate.toFixed(0)} calls/s`,
+      `${bRate.toFixed(0)} calls/s`,
+      `ratio ${(bRate / dRate).toFixed(2)}`,
+    );
+    await Promise.all(sessions.map((s) => s.close()));
+
+    // 3. 1 MB result, interleaved.
+    const dBig = [];
+    const bBig = [];
+    for (let i = 0; i < N_BIG; i++) {
+      dBig.push(await timed(() => direct.callTool({ name: 'big', arguments: { bytes: 1024 * 1024 } })));
+      bBig.push(await timed(() => bridge.callTool({ name: 'fake__big', arguments: { bytes: 1024 * 1024 } })));
+    }
+    report(
+      '1 MB result p50',
+      ms(median(dBig)),
+      ms(median(bBig)),
+      `ratio ${(median(bBig) / median(dBig)).toFixed(2)}`,
+    );
+
+    // 4. tools/list with 2,000 merged tools (1,992 + 8 from "many", 8 from "fake" → 2,008).
+    const dList = [];
+    const bList = [];
+    let merged = 0;
+    for (let i = 0; i < N_LIST; i++) {
+      dList.push(await timed(() => manyDirect.listTools()));
+      bList.push(
+        await timed(async () => {
+          merged = (await bridge.listTools()).tools.length;
+        }),
+      );
+    }
+    report(
+      `tools/list, ${merged} merged tools p50`,
+      ms(median(dList)),
+      ms(median(bList)),
+      '(target < 20 ms)',
+    );
+
+    await direct.close();
+    await bridge.close();
+    report(
+      'daemon RSS idle / peak under load',
+      '',
+      `${idleRss.toFixed(1)} MiB`,
+      `peak ${loadRss.toFixed(1)} MiB`,
+    );
+  } finally {
+    await manyDirect.close();
+    await daemon.stop();
+  }
+
+  // 5. Cold start to the first answered tools/list, from cache, with the upstream hanging.
+  const coldBridge = [];
+  const coldDirect = [];
+  const coldDir = tempDir();
+  try {
+    const warm = await startDaemon(coldDir, { fake: { command: process.execPath, args: [FAKE] } });
+    await waitReady(warm.url, ['fake']);
+    await warm.stop();
+    for (let i = 0; i < COLD_RUNS; i++) {
+      coldDirect.push(
+        await timed(async () => {
+          const c = await directClient();
+          await c.listTools();
+          await c.close();
+        }),
+      );
+      const hanging = await startDaemon(coldDir, {
+        fake: { command: process.execPath, args: [FAKE], env: { FAKE_HANG: '1' } },
+      });
+      const c = await bridgeClient(hanging.url);
+      const { tools } = await c.listTools();
+      coldBridge.push(now() - hanging.startedAt);
+      if (tools.length === 0) throw new Error('cold start answered without the cached tools');
+      await c.close();
+      await hanging.stop();
+    }
+  } finally {
+    rmSync(coldDir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  report(
+    'cold start → first tools/list p50',
+    ms(median(coldDirect)),
+    ms(median(coldBridge)),
+    '(bridge: process start to answer from cache, upstream hanging; direct: spawn+handshake+list; target < 500 ms)',
+  );
+}
+
+await main();
