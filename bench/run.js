@@ -48,6 +48,25 @@ async function directClient(env = {}) {
   return client;
 }
 
+/** The fixture served over Streamable HTTP by its own process: the baseline for the HTTP hop itself. */
+async function directHttpClient() {
+  const child = spawn(process.execPath, [FAKE], {
+    env: { ...process.env, FAKE_HTTP: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve) =>
+    child.stdout.once('data', (chunk) => resolve(String(chunk).trim())),
+  );
+  const client = await bridgeClient(url);
+  return {
+    client,
+    async close() {
+      await client.close();
+      child.kill();
+    },
+  };
+}
+
 async function bridgeClient(url) {
   const client = new Client({ name: 'bench-bridge', version: '1' });
   await client.connect(new StreamableHTTPClientTransport(new URL(url)));
@@ -104,6 +123,12 @@ function rssMiB(pid) {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
+/** User + system CPU of a process so far, from /proc (Linux). */
+function daemonCpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 async function timed(fn) {
   const start = now();
   await fn();
@@ -147,6 +172,23 @@ async function main() {
     );
     report('small tools/call p99', ms(pct(d, 99)), ms(pct(b, 99)), `added ${ms(pct(b, 99) - pct(d, 99))}`);
 
+    // 1b. The same against the fixture served over HTTP directly: how much is the HTTP hop itself.
+    const viaHttp = await directHttpClient();
+    const h = [];
+    const b2 = [];
+    for (let i = 0; i < 100; i++) await viaHttp.client.callTool({ name: 'echo', arguments: { text: 'w' } });
+    for (let i = 0; i < N_SMALL; i++) {
+      h.push(await timed(() => viaHttp.client.callTool({ name: 'echo', arguments: { text: 'hi' } })));
+      b2.push(await timed(() => bridge.callTool({ name: 'fake__echo', arguments: { text: 'hi' } })));
+    }
+    await viaHttp.close();
+    report(
+      'small tools/call p50 vs direct HTTP',
+      ms(median(h)),
+      ms(median(b2)),
+      `added ${ms(median(b2) - median(h))} (the bridge hop alone: HTTP in, stdio out)`,
+    );
+
     // 2. Throughput with 8 concurrent sessions (direct: 8 concurrent callers on one connection).
     const sessions = await Promise.all(Array.from({ length: 8 }, () => bridgeClient(daemon.url)));
     const loop = async (fn) => {
@@ -169,11 +211,13 @@ async function main() {
         ),
       )
     ).reduce((a, c) => a + c, 0);
+    const cpuBefore = daemonCpuMs(daemon.pid);
     const bridgeCount = (
       await Promise.all(
         sessions.map((s) => loop(() => s.callTool({ name: 'fake__echo', arguments: { text: 'x' } }))),
       )
     ).reduce((a, c) => a + c, 0);
+    const daemonCpuPerCall = (daemonCpuMs(daemon.pid) - cpuBefore) / bridgeCount;
     clearInterval(sampler);
     const dRate = directCount / (THROUGHPUT_MS / 1000);
     const bRate = bridgeCount / (THROUGHPUT_MS / 1000);
@@ -181,7 +225,7 @@ async function main() {
       'throughput, 8 concurrent',
       `${dRate.toFixed(0)} calls/s`,
       `${bRate.toFixed(0)} calls/s`,
-      `ratio ${(bRate / dRate).toFixed(2)}`,
+      `ratio ${(bRate / dRate).toFixed(2)}; daemon CPU ${daemonCpuPerCall.toFixed(2)} ms/call`,
     );
     await Promise.all(sessions.map((s) => s.close()));
 

@@ -1,24 +1,28 @@
-import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
+// JSON-RPC codes (kept as numbers so the CLI can load this file without the SDK).
+const INVALID_PARAMS = -32602;
+const INTERNAL_ERROR = -32603;
+/** Implementation-defined server error: the upstream cannot serve the request. */
+const UPSTREAM_ERROR = -32001;
 
 /**
  * Every error the bridge raises on purpose has one of these codes. docs/errors.md explains each one;
  * the JSON-RPC code and the CLI exit code are derived here and nowhere else.
  */
 export const ERROR_CODES = {
-  CONFIG_NOT_FOUND: { jsonRpc: ProtocolErrorCode.InternalError, exit: 2 },
-  CONFIG_INVALID: { jsonRpc: ProtocolErrorCode.InternalError, exit: 2 },
-  USAGE: { jsonRpc: ProtocolErrorCode.InvalidParams, exit: 2 },
-  COMMAND_NOT_FOUND: { jsonRpc: -32001, exit: 1 },
-  SPAWN_FAILED: { jsonRpc: -32001, exit: 1 },
-  HANDSHAKE_FAILED: { jsonRpc: -32001, exit: 1 },
-  UPSTREAM_NOT_READY: { jsonRpc: -32001, exit: 1 },
-  UPSTREAM_CLOSED: { jsonRpc: -32001, exit: 1 },
-  UPSTREAM_TIMEOUT: { jsonRpc: -32001, exit: 1 },
-  UPSTREAM_UNSUPPORTED: { jsonRpc: -32001, exit: 1 },
-  UNKNOWN_TOOL: { jsonRpc: ProtocolErrorCode.InvalidParams, exit: 1 },
-  PORT_IN_USE: { jsonRpc: ProtocolErrorCode.InternalError, exit: 1 },
-  DAEMON_UNREACHABLE: { jsonRpc: ProtocolErrorCode.InternalError, exit: 1 },
-  INTERNAL: { jsonRpc: ProtocolErrorCode.InternalError, exit: 1 },
+  CONFIG_NOT_FOUND: { jsonRpc: INTERNAL_ERROR, exit: 2 },
+  CONFIG_INVALID: { jsonRpc: INTERNAL_ERROR, exit: 2 },
+  USAGE: { jsonRpc: INVALID_PARAMS, exit: 2 },
+  COMMAND_NOT_FOUND: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  SPAWN_FAILED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  HANDSHAKE_FAILED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  UPSTREAM_NOT_READY: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  UPSTREAM_CLOSED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  UPSTREAM_TIMEOUT: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  UPSTREAM_UNSUPPORTED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  UNKNOWN_TOOL: { jsonRpc: INVALID_PARAMS, exit: 1 },
+  PORT_IN_USE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
+  DAEMON_UNREACHABLE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
+  INTERNAL: { jsonRpc: INTERNAL_ERROR, exit: 1 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -43,21 +47,6 @@ export class BridgeError extends Error {
 
 export function isBridgeError(error: unknown, code?: ErrorCode): error is BridgeError {
   return error instanceof BridgeError && (code === undefined || error.code === code);
-}
-
-/** Maps any error to the JSON-RPC error a downstream client receives. Upstream protocol errors pass through. */
-export function toProtocolError(error: unknown): ProtocolError {
-  if (error instanceof ProtocolError) return error;
-  if (error instanceof BridgeError) {
-    return new ProtocolError(ERROR_CODES[error.code].jsonRpc, error.message, {
-      code: error.code,
-      ...error.details,
-    });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new ProtocolError(ProtocolErrorCode.InternalError, `mcp-bridge internal error: ${message}`, {
-    code: 'INTERNAL',
-  });
 }
 
 /** Maps any error to the process exit code of a CLI command. */

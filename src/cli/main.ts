@@ -1,7 +1,6 @@
 import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
-import { runStart, START_HELP } from './start.js';
-import { runStatus, STATUS_HELP } from './status.js';
+import { START_HELP, STATUS_HELP } from './help.js';
 
 const MAIN_HELP = `mcp-bridge ${VERSION}: one MCP endpoint for all your MCP servers
 
@@ -24,9 +23,10 @@ interface Command {
   readonly run: (argv: string[]) => Promise<number>;
 }
 
+// Commands load their modules on demand, so `--help` and `status` never load the daemon.
 const COMMANDS: Record<string, Command> = {
-  start: { help: START_HELP, run: runStart },
-  status: { help: STATUS_HELP, run: runStatus },
+  start: { help: START_HELP, run: async (argv) => (await import('./start.js')).runStart(argv) },
+  status: { help: STATUS_HELP, run: async (argv) => (await import('./status.js')).runStatus(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */

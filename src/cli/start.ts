@@ -10,19 +10,6 @@ import { writeFileAtomic } from '../store/write-file-atomic.js';
 import { VERSION } from '../version.js';
 import { parseCommandArgs } from './args.js';
 
-export const START_HELP = `Usage: mcp-bridge start [--config PATH]
-
-Runs the daemon: every upstream in the config file behind one MCP endpoint
-(default http://127.0.0.1:8769/mcp). Stops cleanly on Ctrl-C / SIGTERM.
-
-Options:
-  -c, --config PATH   config file (default: $MCP_BRIDGE_CONFIG, else
-                      $MCP_BRIDGE_CONFIG_DIR/config.json, else ~/.config/mcp-bridge/config.json)
-  -h, --help          show this help
-
-Exit codes: 0 stopped cleanly, 1 runtime error (e.g. port in use), 2 bad config or usage.
-`;
-
 const EXAMPLE_CONFIG = {
   $schema: 'Rename this file to config.json and edit it. Every key but mcpServers is optional.',
   mcpServers: {

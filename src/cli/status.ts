@@ -3,18 +3,6 @@ import { BridgeError, errorMessage } from '../errors.js';
 import type { Status } from '../server/status.js';
 import { parseCommandArgs } from './args.js';
 
-export const STATUS_HELP = `Usage: mcp-bridge status [--json] [--config PATH]
-
-Asks the running daemon for the state of every upstream.
-
-Options:
-  --json              print the raw JSON of GET /status
-  -c, --config PATH   config file (to find the daemon's port and host)
-  -h, --help          show this help
-
-Exit codes: 0 daemon running, 1 daemon not reachable, 2 bad config or usage.
-`;
-
 export async function runStatus(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('status', argv, {
     json: { type: 'boolean' },

@@ -3,10 +3,11 @@ import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import { isInitializeRequest, Server } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
-import { errorMessage, toProtocolError } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { toProtocolError } from './protocol-error.js';
 
 export interface SessionManagerOptions {
   readonly catalog: Catalog;
