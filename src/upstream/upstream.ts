@@ -9,6 +9,7 @@ import {
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import type { UpstreamConfig } from '../config/schema.js';
+import { redactEnv } from '../config/secrets.js';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -294,6 +295,7 @@ export class Upstream {
     const isCurrent = () => generation === this.generation && !signal.aborted;
     if (this.episodes++ > 0) this.update({ restarts: this.current.restarts + 1 });
     this.update({ state: 'starting', attempt });
+    if (attempt === 1) this.log.info({ upstream: describeConfig(this.options.config) }, 'starting upstream');
     this.stderrTail.length = 0;
 
     let onClosed: () => void = () => {};
@@ -472,6 +474,12 @@ export class Upstream {
     this.current = Object.freeze({ ...previous, ...patch, since });
     for (const listener of this.listeners) listener(this.current);
   }
+}
+
+/** What was started, for the log: secret-looking env values and all header values are hidden. */
+function describeConfig(config: UpstreamConfig): Record<string, unknown> {
+  if (config.kind === 'http') return { url: config.url, headers: Object.keys(config.headers) };
+  return { command: config.command, args: config.args, env: redactEnv(config.env), cwd: config.cwd };
 }
 
 function isRetryable(error: unknown): boolean {

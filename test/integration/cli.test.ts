@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, makeTempDir } from '../helpers/bridge.js';
@@ -95,7 +95,11 @@ describe('the mcp-bridge command', () => {
     const file = join(dir, 'elsewhere.json');
     writeFileSync(
       file,
-      JSON.stringify({ mcpServers: { fake: { ...fakeServerEntry(), args: ['${env:FAKE_PATH}'] } } }),
+      JSON.stringify({
+        mcpServers: {
+          fake: { ...fakeServerEntry({ API_TOKEN: 'supersecret-123' }), args: ['${env:FAKE_PATH}'] },
+        },
+      }),
     );
     bridge = await startCli(
       cliEnv(dir, {
@@ -116,6 +120,15 @@ describe('the mcp-bridge command', () => {
     const result = await client.callTool({ name: 'sentinel__echo', arguments: { text: 'hello' } });
     expect(result.content).toEqual([{ type: 'text', text: 'hello' }]);
     await client.close();
+    expect(await bridge.stop()).toBe(0);
+    bridge = undefined;
+    const logDir = join(dir, 'logs');
+    const log = readdirSync(logDir)
+      .map((f) => readFileSync(join(logDir, f), 'utf8'))
+      .join('');
+    expect(log).toContain('starting upstream');
+    expect(log).toContain('"API_TOKEN":"[redacted]"');
+    expect(log).not.toContain('supersecret-123');
   });
 
   it('stops every child and grandchild on SIGTERM and SIGINT, exiting 0', async () => {
