@@ -120,41 +120,43 @@ interface ParseContext {
 }
 
 function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamConfig | undefined {
-  const path = ['mcpServers', name];
-  const isHttp = typeof entry === 'object' && entry !== null && 'url' in entry;
   const where = `mcpServers.${name}`;
-  if (isHttp) {
-    const result = HttpServerSchema.safeParse(entry);
-    if (!result.success) {
-      ctx.issues.push(...prefixIssues(result.error.issues, path));
-      return undefined;
-    }
-    const s = result.data;
-    if (s.disabled) return undefined;
+  const expand = (value: string, key: string) => expandEnvRefs(value, `${where}.${key}`, ctx.env, ctx.file);
+  if (typeof entry === 'object' && entry !== null && 'url' in entry) {
+    const s = checkEntry(HttpServerSchema, entry, name, ctx);
+    if (!s || s.disabled) return undefined;
     return {
       kind: 'http',
       name,
-      url: expandEnvRefs(s.url, `${where}.url`, ctx.env, ctx.file),
+      url: expand(s.url, 'url'),
       headers: expandRecord(s.headers, `${where}.headers`, ctx),
       callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
     };
   }
-  const result = StdioServerSchema.safeParse(entry);
-  if (!result.success) {
-    ctx.issues.push(...prefixIssues(result.error.issues, path));
-    return undefined;
-  }
-  const s = result.data;
-  if (s.disabled) return undefined;
+  const s = checkEntry(StdioServerSchema, entry, name, ctx);
+  if (!s || s.disabled) return undefined;
   return {
     kind: 'stdio',
     name,
-    command: expandEnvRefs(s.command, `${where}.command`, ctx.env, ctx.file),
-    args: s.args.map((arg, i) => expandEnvRefs(arg, `${where}.args[${i}]`, ctx.env, ctx.file)),
+    command: expand(s.command, 'command'),
+    args: s.args.map((arg, i) => expand(arg, `args[${i}]`)),
     env: expandRecord(s.env, `${where}.env`, ctx),
-    cwd: s.cwd === undefined ? undefined : expandEnvRefs(s.cwd, `${where}.cwd`, ctx.env, ctx.file),
+    cwd: s.cwd === undefined ? undefined : expand(s.cwd, 'cwd'),
     callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
   };
+}
+
+/** Validates one entry; problems are collected (with their full path), not thrown. */
+function checkEntry<T extends z.ZodType>(
+  schema: T,
+  entry: unknown,
+  name: string,
+  ctx: ParseContext,
+): z.infer<T> | undefined {
+  const result = schema.safeParse(entry);
+  if (result.success) return result.data;
+  ctx.issues.push(...prefixIssues(result.error.issues, ['mcpServers', name]));
+  return undefined;
 }
 
 function expandRecord(
