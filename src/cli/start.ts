@@ -38,7 +38,9 @@ export async function runStart(argv: string[]): Promise<number> {
     pretty: process.stderr.isTTY === true,
   });
   const daemon = await startDaemon({ config, logger });
-  process.stdout.write(`mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath})\n`);
+  process.stdout.write(
+    `mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath}, rotated into numbered files beside it)\n`,
+  );
 
   process.on('exit', () => daemon.registry.killAllSync());
   process.on('uncaughtException', (error) => fatal(logger, error));

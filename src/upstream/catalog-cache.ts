@@ -82,7 +82,7 @@ export class CatalogCache {
     return this.data.upstreams[upstream]?.tools as Tool[] | undefined;
   }
 
-  /** Records a fresh tool list and schedules an atomic write. */
+  /** Records a fresh tool list and schedules an atomic write; resolves when it is on disk. */
   save(upstream: string, tools: readonly Tool[]): Promise<void> {
     this.data = {
       ...this.data,
@@ -91,24 +91,24 @@ export class CatalogCache {
         [upstream]: { savedAt: new Date().toISOString(), tools: [...tools] },
       },
     };
-    return this.flush();
+    this.dirty = true;
+    this.writing = this.writing.then(() => this.write());
+    return this.writing;
   }
 
   /** Resolves once everything recorded so far is on disk. */
   flush(): Promise<void> {
-    this.dirty = true;
-    this.writing = this.writing.then(async () => {
-      if (!this.dirty) return;
-      this.dirty = false;
-      try {
-        await writeFileAtomic(this.file, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
-      } catch (error) {
-        this.options.logger.warn(
-          { file: this.file, err: errorMessage(error) },
-          'cannot write the tool cache',
-        );
-      }
-    });
     return this.writing;
+  }
+
+  private async write(): Promise<void> {
+    // Several saves queued behind one write collapse into a single write of the latest data.
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await writeFileAtomic(this.file, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
+    } catch (error) {
+      this.options.logger.warn({ file: this.file, err: errorMessage(error) }, 'cannot write the tool cache');
+    }
   }
 }

@@ -88,6 +88,7 @@ describe('the mcp-bridge command', () => {
     expect(tools).toEqual([]);
     await client.close();
     expect(await bridge.stop('SIGTERM')).toBe(0);
+    expect(existsSync(join(dir, 'config', 'tools-cache.json'))).toBe(false);
   });
 
   it('runs the upstreams of --config and MCP_BRIDGE_SENTINEL_COMMAND, expanding ${env:X}', async () => {
