@@ -15,6 +15,8 @@ export interface DaemonOptions {
   /** Overrides for tests (transport factory, timings). */
   readonly createTransport?: UpstreamRegistryOptions['createTransport'];
   readonly upstreamDefaults?: Partial<UpstreamRegistryOptions['upstreamDefaults']>;
+  /** Idle sessions are closed after this long (default 30 min). */
+  readonly sessionIdleTimeoutMs?: number;
 }
 
 export interface Daemon {
@@ -44,7 +46,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logger.warn({ upstream: s.name, error: s.lastError?.message }, `upstream is ${s.state}`);
   });
   const catalog = new Catalog(registry);
-  const sessions = new SessionManager({ catalog, logger, maxBodyBytes: config.maxBodyBytes });
+  const sessions = new SessionManager({
+    catalog,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    idleTimeoutMs: options.sessionIdleTimeoutMs,
+  });
   const app = createHttpApp({ config, sessions, registry, logger, startedAt });
   const server = createServer(app);
   // A streaming GET can stay open for hours; the SDK sends keep-alive frames itself.

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { jsonRpc: INTERNAL_ERROR, exit: 2 },
   USAGE: { jsonRpc: INVALID_PARAMS, exit: 2 },
   COMMAND_NOT_FOUND: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  CWD_NOT_FOUND: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   SPAWN_FAILED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   HANDSHAKE_FAILED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UPSTREAM_NOT_READY: { jsonRpc: UPSTREAM_ERROR, exit: 1 },

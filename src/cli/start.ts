@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, existsSync } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { BridgeConfig } from '../config/schema.js';
 import { startDaemon } from '../daemon.js';
-import { errorMessage } from '../errors.js';
+import { BridgeError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 import { VERSION } from '../version.js';
@@ -32,6 +32,7 @@ export async function runStart(argv: string[]): Promise<number> {
   const config = loadConfig({ configPath: values.config });
   if (!config.fileExists) await explainMissingConfig(config);
 
+  await checkLogPath(config.logPath);
   const logger = createLogger({
     logPath: config.logPath,
     level: config.logLevel,
@@ -86,6 +87,20 @@ async function explainMissingConfig(config: BridgeConfig): Promise<void> {
   } catch (error) {
     process.stderr.write(
       `mcp-bridge: no config file at ${file} (and cannot create ${config.configDir}: ${errorMessage(error)}); starting with no upstreams.\n`,
+    );
+  }
+}
+
+async function checkLogPath(logPath: string): Promise<void> {
+  const dir = dirname(logPath);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new BridgeError(
+      'CONFIG_INVALID',
+      `cannot write the log file ${logPath} (${errorMessage(error)}); set MCP_BRIDGE_LOG_PATH to a writable place`,
+      { cause: error },
     );
   }
 }

@@ -8,6 +8,8 @@ import {
   ConfigFileSchema,
   DEFAULTS,
   HttpServerSchema,
+  LogLevelSchema,
+  MCP_PATH,
   StdioServerSchema,
   type UpstreamConfig,
   UpstreamNameSchema,
@@ -70,7 +72,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     fileExists: raw !== undefined,
     configDir: resolveConfigDir(env),
     logPath: resolve(env.MCP_BRIDGE_LOG_PATH || defaultLogPath(env)),
-    logLevel: env.MCP_BRIDGE_LOG_LEVEL || data.logLevel || DEFAULTS.logLevel,
+    logLevel: envLogLevel(env) ?? data.logLevel ?? DEFAULTS.logLevel,
     port: envPort(env) ?? data.port ?? DEFAULTS.port,
     host: env.MCP_BRIDGE_HOST || data.host || DEFAULTS.host,
     mcpPath: envPath(env) ?? data.mcpPath ?? DEFAULTS.mcpPath,
@@ -103,8 +105,17 @@ function readConfigFile(file: string, explicit: boolean): unknown {
   }
   if (text.trim() === '') return {};
   try {
-    return JSON.parse(text);
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new BridgeError(
+        'CONFIG_INVALID',
+        `config file ${file} must hold a JSON object like {"mcpServers": {...}}, not ${Array.isArray(parsed) ? 'an array' : String(parsed === null ? 'null' : typeof parsed)}`,
+        { details: { file } },
+      );
+    }
+    return parsed;
   } catch (error) {
+    if (error instanceof BridgeError) throw error;
     throw new BridgeError('CONFIG_INVALID', `config file ${file} is not valid JSON: ${errorMessage(error)}`, {
       cause: error,
       details: { file },
@@ -211,10 +222,26 @@ function envPort(env: NodeJS.ProcessEnv): number | undefined {
 function envPath(env: NodeJS.ProcessEnv): string | undefined {
   const value = env.MCP_BRIDGE_MCP_PATH;
   if (value === undefined || value === '') return undefined;
-  if (!value.startsWith('/')) {
-    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_MCP_PATH must start with "/", got "${value}"`);
+  if (!MCP_PATH.test(value)) {
+    throw new BridgeError(
+      'CONFIG_INVALID',
+      `MCP_BRIDGE_MCP_PATH must start with "/" and use only letters, digits, "/", ".", "_", "~" or "-", got "${value}"`,
+    );
   }
   return value;
+}
+
+function envLogLevel(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.MCP_BRIDGE_LOG_LEVEL;
+  if (value === undefined || value === '') return undefined;
+  const level = LogLevelSchema.safeParse(value);
+  if (!level.success) {
+    throw new BridgeError(
+      'CONFIG_INVALID',
+      `MCP_BRIDGE_LOG_LEVEL must be one of ${LogLevelSchema.options.join(', ')}, got "${value}"`,
+    );
+  }
+  return level.data;
 }
 
 function recordOrEmpty(value: unknown): Record<string, unknown> {

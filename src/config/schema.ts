@@ -10,6 +10,10 @@ const unknownKeys = (allowed: readonly string[]) => (issue: { code?: string; key
     ? `unknown key${issue.keys && issue.keys.length > 1 ? 's' : ''} ${issue.keys?.map((k) => `"${k}"`).join(', ')}; expected one of: ${allowed.join(', ')}`
     : undefined;
 
+/** A plain path: no route patterns (":x", "*"), since express would interpret them. */
+export const MCP_PATH = /^\/[A-Za-z0-9._~/-]*$/;
+export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
 const STDIO_KEYS = ['type', 'command', 'args', 'env', 'cwd', 'disabled', 'callTimeoutMs'] as const;
@@ -65,14 +69,16 @@ export const ConfigFileSchema = z.strictObject(
     host: z.string().min(1).optional(),
     mcpPath: z
       .string()
-      .regex(/^\/[^\s?#]*$/, { error: 'mcpPath must start with "/"' })
+      .regex(MCP_PATH, {
+        error: 'mcpPath must start with "/" and use only letters, digits, "/", ".", "_", "~" or "-"',
+      })
       .optional(),
     allowedOrigins: z.array(z.string().min(1)).optional(),
     allowedHosts: z.array(z.string().min(1)).optional(),
     maxBodyBytes: z.number().int().min(1024).optional(),
     callTimeoutMs: timeoutMs.optional(),
     pingIntervalMs: z.number().int().min(0).optional(),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    logLevel: LogLevelSchema.optional(),
   },
   { error: unknownKeys(TOP_KEYS) },
 );

@@ -31,3 +31,19 @@ export function looksSecret(name: string): boolean {
 export function redactEnv(env: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, looksSecret(k) ? '[redacted]' : v]));
 }
+
+/**
+ * A copy of `args` for logging: the value of a secret-looking flag (`--api-key=X`, or `--token X`)
+ * is replaced. Values passed positionally cannot be recognized and are logged as they are.
+ */
+export function redactArgs(args: readonly string[]): string[] {
+  const flag = (arg: string) => /^--?[^=]+$/.test(arg) && looksSecret(arg);
+  return args.map((arg, i) => {
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('-') && eq > 0 && looksSecret(arg.slice(0, eq)))
+      return `${arg.slice(0, eq + 1)}[redacted]`;
+    const previous = args[i - 1];
+    if (previous !== undefined && flag(previous) && !arg.startsWith('-')) return '[redacted]';
+    return arg;
+  });
+}

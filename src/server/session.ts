@@ -14,12 +14,17 @@ export interface SessionManagerOptions {
   readonly logger: Logger;
   /** Largest POST body the transport accepts. */
   readonly maxBodyBytes: number;
+  /** A session with no open request for this long is closed (clients that vanished without DELETE). */
+  readonly idleTimeoutMs?: number;
 }
 
 interface Session {
   readonly server: Server;
   readonly transport: NodeStreamableHTTPServerTransport;
   readonly unsubscribe: () => void;
+  /** Requests still open (a standalone GET stream stays open while the client listens). */
+  open: number;
+  lastActive: number;
 }
 
 /**
@@ -28,8 +33,13 @@ interface Session {
  */
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly options: SessionManagerOptions) {}
+  constructor(private readonly options: SessionManagerOptions) {
+    const idle = options.idleTimeoutMs ?? 30 * 60_000;
+    this.sweeper = setInterval(() => this.closeIdle(idle), Math.min(60_000, idle));
+    this.sweeper.unref();
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -49,6 +59,11 @@ export class SessionManager {
         );
         return;
       }
+      session.open++;
+      res.once('close', () => {
+        session.open--;
+        session.lastActive = Date.now();
+      });
       await session.transport.handleRequest(req, res, req.body);
       return;
     }
@@ -68,9 +83,20 @@ export class SessionManager {
 
   /** Ends every session (daemon shutdown). */
   async closeAll(): Promise<void> {
+    clearInterval(this.sweeper);
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.allSettled(sessions.map((s) => s.server.close()));
+  }
+
+  private closeIdle(idleMs: number): void {
+    const cutoff = Date.now() - idleMs;
+    for (const [id, session] of this.sessions) {
+      if (session.open > 0 || session.lastActive > cutoff) continue;
+      this.options.logger.info({ session: id, idleMs }, 'closing an idle session');
+      this.sessions.delete(id);
+      void session.server.close().catch(() => {});
+    }
   }
 
   private async create(req: Request, res: Response): Promise<void> {
@@ -86,7 +112,13 @@ export class SessionManager {
             log.debug({ session: id, err: errorMessage(error) }, 'could not send tools/list_changed');
           });
         });
-        this.sessions.set(id, { server, transport, unsubscribe: () => unsubscribe() });
+        this.sessions.set(id, {
+          server,
+          transport,
+          unsubscribe: () => unsubscribe(),
+          open: 0,
+          lastActive: Date.now(),
+        });
         log.info({ session: id, client: req.body?.params?.clientInfo }, 'session started');
       },
     });

@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
-import { execa } from 'execa';
 import { BridgeError, errorMessage } from '../errors.js';
 
 export interface ExitInfo {
@@ -51,6 +51,9 @@ export class StdioTransport implements Transport {
   private exitInfo: ExitInfo | undefined;
   private closing: Promise<void> | undefined;
   private closedNotified = false;
+  private started = false;
+  /** Resolves with the spawn error, or undefined once the child runs. */
+  private spawning: Promise<Error | undefined> | undefined;
 
   constructor(private readonly options: StdioTransportOptions) {}
 
@@ -65,10 +68,16 @@ export class StdioTransport implements Transport {
   }
 
   async start(): Promise<void> {
-    if (this.child) throw new Error('StdioTransport already started');
-    const { name, command } = this.options;
+    if (this.started) throw new Error('StdioTransport already started');
+    this.started = true;
+    const { name, command, cwd } = this.options;
+    if (cwd !== undefined) await checkCwd(name, cwd);
+    // Loaded on first spawn, not at daemon start: it is a large module graph, and the first
+    // tools/list (answered from the cache) does not need it.
+    const { execa } = await import('execa');
+    if (this.closing) throw this.notRunning('was stopped before it started');
     const subprocess = execa(command, [...this.options.args], {
-      cwd: this.options.cwd,
+      cwd,
       env: { ...this.options.env },
       extendEnv: true,
       stdin: 'pipe',
@@ -81,46 +90,30 @@ export class StdioTransport implements Transport {
       cleanup: true,
       windowsHide: true,
     });
-    // execa's promise settles with the result (reject: false); we watch the ChildProcess events.
-    subprocess.catch(() => {});
     this.child = subprocess;
-
-    try {
-      await Promise.race([
-        once(subprocess, 'spawn'),
-        once(subprocess, 'error').then(([error]) => Promise.reject(error)),
-      ]);
-    } catch (error) {
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      subprocess.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        this.options.onExit?.(this.exitInfo);
+        resolve(this.exitInfo);
+      });
+    });
+    // Spawn failures arrive as an 'error' event, or (when spawn throws synchronously, e.g. a bad
+    // env value) only as a failed execa result; either way no 'spawn' event ever comes.
+    this.spawning = Promise.race([
+      // events.once rejects when 'error' fires first: that rejection is the spawn error.
+      once(subprocess, 'spawn').then(
+        () => undefined,
+        (error: Error) => error,
+      ),
+      subprocess.then((result) =>
+        result.failed ? ((result as { cause?: Error }).cause ?? new Error(result.message)) : undefined,
+      ),
+    ]);
+    const spawnError = await this.spawning;
+    if (spawnError) {
       this.child = undefined;
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        throw new BridgeError(
-          'COMMAND_NOT_FOUND',
-          `upstream "${name}": command "${command}" not found (ENOENT)`,
-          {
-            cause: error,
-            details: { upstream: name, command },
-          },
-        );
-      }
-      if (code === 'EACCES' || code === 'ENOTDIR') {
-        throw new BridgeError(
-          'COMMAND_NOT_FOUND',
-          `upstream "${name}": command "${command}" cannot be run (${code})`,
-          {
-            cause: error,
-            details: { upstream: name, command },
-          },
-        );
-      }
-      throw new BridgeError(
-        'SPAWN_FAILED',
-        `upstream "${name}": cannot start "${command}": ${errorMessage(error)}`,
-        {
-          cause: error,
-          details: { upstream: name, command },
-        },
-      );
+      throw spawnFailure(name, command, spawnError);
     }
 
     const stdout = subprocess.stdout!;
@@ -135,18 +128,16 @@ export class StdioTransport implements Transport {
     subprocess.stdin?.on('error', () => {});
     stdout.on('error', () => {});
     stderr.on('error', () => {});
-
-    this.exited = new Promise<ExitInfo>((resolve) => {
-      subprocess.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        this.options.onExit?.(this.exitInfo);
-        resolve(this.exitInfo);
-      });
-    });
     void this.exited.then(async () => {
       // Let the last stdout lines drain, but never wait on a grandchild that keeps the pipe open.
-      await Promise.race([once(subprocess, 'close'), delay(200)]);
+      await Promise.race([once(subprocess, 'close'), delay(200, undefined, { ref: false })]);
       this.notifyClosed();
+    });
+  }
+
+  private notRunning(why: string): BridgeError {
+    return new BridgeError('UPSTREAM_CLOSED', `upstream "${this.options.name}" ${why}`, {
+      details: { upstream: this.options.name },
     });
   }
 
@@ -185,11 +176,24 @@ export class StdioTransport implements Transport {
   }
 
   private async shutdown(): Promise<void> {
+    // A close that lands while the child is being spawned waits for the outcome, so a child that
+    // did start is never left running.
+    if (this.spawning && (await this.spawning)) return;
     const child = this.child;
     const exited = this.exited;
     if (!child || !exited) return;
     const grace = this.options.killGraceMs ?? 2000;
-    const waitExit = (ms: number) => Promise.race([exited.then(() => true), delay(ms).then(() => false)]);
+    const waitExit = async (ms: number) => {
+      const timer = new AbortController();
+      try {
+        return await Promise.race([
+          exited.then(() => true),
+          delay(ms, false, { signal: timer.signal }).catch(() => false),
+        ]);
+      } finally {
+        timer.abort();
+      }
+    };
 
     if (!this.exitInfo) {
       child.stdin?.end();
@@ -208,6 +212,7 @@ export class StdioTransport implements Transport {
       while (groupAlive(child.pid) && Date.now() < deadline) await delay(25);
       if (groupAlive(child.pid)) this.signal(child, 'SIGKILL');
     }
+    child.stdin?.destroy();
     child.stdout?.destroy();
     child.stderr?.destroy();
   }
@@ -250,6 +255,50 @@ export class StdioTransport implements Transport {
     this.closedNotified = true;
     this.onclose?.();
   }
+}
+
+async function checkCwd(name: string, cwd: string): Promise<void> {
+  const info = await stat(cwd).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new BridgeError(
+      'CWD_NOT_FOUND',
+      `upstream "${name}": working directory "${cwd}" ${info ? 'is not a directory' : 'does not exist'}`,
+      { details: { upstream: name, cwd } },
+    );
+  }
+}
+
+function spawnFailure(name: string, command: string, error: Error): BridgeError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const details = { upstream: name, command };
+  if (code === 'ENOENT') {
+    return new BridgeError(
+      'COMMAND_NOT_FOUND',
+      `upstream "${name}": command "${command}" not found (ENOENT)`,
+      {
+        cause: error,
+        details,
+      },
+    );
+  }
+  if (code === 'EACCES') {
+    return new BridgeError(
+      'COMMAND_NOT_FOUND',
+      `upstream "${name}": command "${command}" cannot be run (EACCES)`,
+      {
+        cause: error,
+        details,
+      },
+    );
+  }
+  return new BridgeError(
+    'SPAWN_FAILED',
+    `upstream "${name}": cannot start "${command}": ${errorMessage(error)}`,
+    {
+      cause: error,
+      details,
+    },
+  );
 }
 
 function groupAlive(pgid: number): boolean {

@@ -9,7 +9,7 @@ import {
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import type { UpstreamConfig } from '../config/schema.js';
-import { redactEnv } from '../config/secrets.js';
+import { redactArgs, redactEnv } from '../config/secrets.js';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -104,6 +104,9 @@ export class Upstream {
   private stopping: Promise<void> | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly stderrTail: string[] = [];
+  /** Calls waiting for an answer; a busy server is not pinged. */
+  private inFlight = 0;
+  private refreshSeq = 0;
 
   constructor(private readonly options: UpstreamOptions) {
     this.name = options.config.name;
@@ -174,6 +177,7 @@ export class Upstream {
       Math.min(timeout, this.options.readyWaitMs ?? 10_000),
       options.signal,
     );
+    this.inFlight++;
     try {
       return await client.request(request, PassthroughResultSchema, {
         signal: options.signal,
@@ -183,6 +187,8 @@ export class Upstream {
       });
     } catch (error) {
       throw this.describeCallError(error, request.method, timeout);
+    } finally {
+      this.inFlight--;
     }
   }
 
@@ -292,7 +298,9 @@ export class Upstream {
     const signal = this.abort.signal;
     if (signal.aborted) throw new AbortError('stopped');
     const generation = ++this.generation;
-    const isCurrent = () => generation === this.generation && !signal.aborted;
+    // Set when start-up timed out: the attempt's own continuations must not mark it ready.
+    let abandoned = false;
+    const isCurrent = () => generation === this.generation && !signal.aborted && !abandoned;
     if (this.episodes++ > 0) this.update({ restarts: this.current.restarts + 1 });
     this.update({ state: 'starting', attempt });
     if (attempt === 1) this.log.info({ upstream: describeConfig(this.options.config) }, 'starting upstream');
@@ -354,6 +362,7 @@ export class Upstream {
           ),
       );
     } catch (error) {
+      abandoned = true;
       await this.closeConnection(transport);
       if (signal.aborted) throw new AbortError('stopped');
       throw this.describeStartError(error);
@@ -364,6 +373,8 @@ export class Upstream {
     await closed;
     this.clearPing();
     if (generation === this.generation) this.client = undefined;
+    // The leader exited on its own: still sweep its process group and close the pipes.
+    await this.closeConnection(transport);
     if (signal.aborted) return;
 
     const error = this.closedError('while ready');
@@ -423,9 +434,11 @@ export class Upstream {
   }
 
   private async refreshTools(client: Client, generation: number): Promise<void> {
+    const seq = ++this.refreshSeq;
     try {
       const tools = await this.listTools(client);
-      if (generation !== this.generation || this.current.state !== 'ready') return;
+      // A newer refresh started meanwhile: its answer is at least as fresh as this one.
+      if (seq !== this.refreshSeq || generation !== this.generation || this.current.state !== 'ready') return;
       this.log.info({ tools: tools.length }, 'upstream tool list changed');
       this.update({ tools, toolsSource: 'live' });
     } catch (error) {
@@ -436,13 +449,28 @@ export class Upstream {
   private startPing(client: Client, generation: number): void {
     const interval = this.options.pingIntervalMs;
     if (interval <= 0) return;
+    let misses = 0;
     this.pingTimer = setInterval(() => {
-      if (generation !== this.generation) return;
-      client.ping({ timeout: Math.min(interval, 10_000) }).catch((error: unknown) => {
-        if (generation !== this.generation || this.current.state !== 'ready') return;
-        this.log.warn({ err: errorMessage(error) }, 'keepalive ping failed; reconnecting');
-        void this.closeConnection();
-      });
+      // A server busy with calls is alive; its event loop may be blocked by one of them.
+      if (generation !== this.generation || this.inFlight > 0) return;
+      client.ping({ timeout: Math.min(interval, 10_000) }).then(
+        () => {
+          misses = 0;
+        },
+        (error: unknown) => {
+          if (generation !== this.generation || this.current.state !== 'ready') return;
+          // Any JSON-RPC answer (even "method not found") proves the server is alive.
+          if (error instanceof ProtocolError) {
+            misses = 0;
+            return;
+          }
+          misses++;
+          this.log.warn({ err: errorMessage(error), misses }, 'keepalive ping failed');
+          if (misses < 2) return;
+          this.log.warn('two keepalive pings in a row failed; reconnecting');
+          void this.closeConnection();
+        },
+      );
     }, interval);
     this.pingTimer.unref();
   }
@@ -472,18 +500,33 @@ export class Upstream {
     }
     const since = patch.state && patch.state !== previous.state ? Date.now() : previous.since;
     this.current = Object.freeze({ ...previous, ...patch, since });
-    for (const listener of this.listeners) listener(this.current);
+    for (const listener of this.listeners) {
+      try {
+        listener(this.current);
+      } catch (error) {
+        this.log.error({ err: errorMessage(error) }, 'a snapshot listener failed');
+      }
+    }
   }
 }
 
 /** What was started, for the log: secret-looking env values and all header values are hidden. */
 function describeConfig(config: UpstreamConfig): Record<string, unknown> {
   if (config.kind === 'http') return { url: config.url, headers: Object.keys(config.headers) };
-  return { command: config.command, args: config.args, env: redactEnv(config.env), cwd: config.cwd };
+  return {
+    command: config.command,
+    args: redactArgs(config.args),
+    env: redactEnv(config.env),
+    cwd: config.cwd,
+  };
 }
 
 function isRetryable(error: unknown): boolean {
-  return !isBridgeError(error, 'COMMAND_NOT_FOUND') && !isBridgeError(error, 'UPSTREAM_UNSUPPORTED');
+  return !(
+    isBridgeError(error, 'COMMAND_NOT_FOUND') ||
+    isBridgeError(error, 'CWD_NOT_FOUND') ||
+    isBridgeError(error, 'UPSTREAM_UNSUPPORTED')
+  );
 }
 
 function errorInfo(error: unknown): UpstreamErrorInfo {

@@ -47,6 +47,7 @@ export async function startTestDaemon(
     config: testConfig(configDir, upstreams, options.overrides),
     logger: options.logger ?? createSilentLogger(),
     createTransport: options.createTransport,
+    sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
     upstreamDefaults: { backoff: { minMs: 50, maxMs: 500, factor: 2 }, ...options.upstreamDefaults },
   });
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { createDefaultTransport } from '../../src/upstream/registry.js';
 import type { UpstreamState } from '../../src/upstream/state.js';
 import type { CreateTransport } from '../../src/upstream/upstream.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
-import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
+import { FAKE_SERVER, FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 describe('upstream lifecycle', () => {
@@ -204,5 +204,82 @@ describe('upstream lifecycle', () => {
     await daemon.close();
     daemon = undefined;
     await waitFor(() => !isAlive(child) && !isAlive(grandchild), 'child and grandchild gone', 5000);
+  });
+
+  it('does not restart a busy upstream whose event loop is blocked by a call', async () => {
+    daemon = await startTestDaemon(tempDir(), [fakeUpstream('busy')], {
+      upstreamDefaults: { pingIntervalMs: 50 },
+    });
+    await ready('busy');
+    const c = await client();
+    const result = await c.callTool({ name: 'busy__block', arguments: { ms: 1500 } });
+    expect(result.content).toEqual([{ type: 'text', text: 'unblocked' }]);
+    expect(snapshot('busy')).toMatchObject({ state: 'ready', restarts: 0 });
+  });
+
+  it('kills the grandchildren of a child that crashed on its own', async () => {
+    const dir = tempDir();
+    const grandchildFile = join(dir, 'grandchild.pid');
+    daemon = await startTestDaemon(dir, [
+      fakeUpstream('parent', { FAKE_GRANDCHILD_PIDFILE: grandchildFile }),
+    ]);
+    await ready('parent');
+    const grandchild = Number(readFileSync(grandchildFile, 'utf8'));
+    const leader = snapshot('parent').pid!;
+    process.kill(leader, 'SIGKILL');
+    await waitFor(() => !isAlive(grandchild), 'the orphaned grandchild to be killed');
+  });
+
+  it('leaves no child behind when stopped right after starting', async () => {
+    const dir = tempDir();
+    const pidFile = join(dir, 'child.pid');
+    daemon = await startTestDaemon(dir, [
+      fakeUpstream('brief', { FAKE_PIDFILE: pidFile, FAKE_IGNORE_SIGTERM: '1' }),
+    ]);
+    await daemon.close();
+    daemon = undefined;
+    if (existsSync(pidFile)) expect(isAlive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+  });
+
+  it('marks an upstream whose cwd is missing or not a directory as failed, naming the path', async () => {
+    const dir = tempDir();
+    daemon = await startTestDaemon(dir, [
+      { ...fakeUpstream('nodir'), cwd: join(dir, 'missing') },
+      { ...fakeUpstream('notdir'), cwd: FAKE_SERVER },
+    ]);
+    await waitFor(
+      () => snapshot('nodir').state === 'failed' && snapshot('notdir').state === 'failed',
+      'both failed',
+    );
+    expect(snapshot('nodir').lastError).toMatchObject({
+      code: 'CWD_NOT_FOUND',
+      message: `upstream "nodir": working directory "${join(dir, 'missing')}" does not exist`,
+    });
+    expect(snapshot('notdir').lastError?.message).toContain('is not a directory');
+  });
+
+  it('closes sessions that stay idle, and keeps those with an open stream', async () => {
+    daemon = await startTestDaemon(tempDir(), [], { sessionIdleTimeoutMs: 200 });
+    const listening = await client();
+    const idle = await connectClient(daemon.url);
+    await idle.listTools();
+    // The SDK client opens a standalone GET stream after initialize; close it for the idle one.
+    await (idle.transport as { close(): Promise<void> } | undefined)?.close();
+    await waitFor(async () => {
+      const r = await fetch(daemon!.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': (idle.transport as { sessionId?: string } | undefined)?.sessionId ?? 'x',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping' }),
+      });
+      await r.text();
+      return r.status === 404;
+    }, 'the idle session to be closed');
+    const { tools } = await listening.listTools();
+    expect(tools).toEqual([]);
   });
 });

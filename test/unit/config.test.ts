@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { redactEnv } from '../../src/config/secrets.js';
+import { redactArgs, redactEnv } from '../../src/config/secrets.js';
 import { isBridgeError } from '../../src/errors.js';
 import { makeTempDir } from '../helpers/bridge.js';
 
@@ -122,6 +122,18 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(/→ at logLevel/);
   });
 
+  it('rejects a bad log level, a route pattern as mcpPath, and a file that is not an object', () => {
+    expect(loadError(setup(undefined, { MCP_BRIDGE_LOG_LEVEL: 'verbose' }).env).message).toContain(
+      'MCP_BRIDGE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"',
+    );
+    expect(loadError(setup(undefined, { MCP_BRIDGE_MCP_PATH: '/mcp/*' }).env).message).toContain(
+      'MCP_BRIDGE_MCP_PATH',
+    );
+    expect(loadError(setup({ mcpPath: '/:x' }).env).message).toMatch(/mcpPath must start with/);
+    expect(loadError(setup('null').env).message).toContain('must hold a JSON object');
+    expect(loadError(setup('[]').env).message).toContain('not an array');
+  });
+
   it('treats an empty file as an empty config and invalid JSON as an error', () => {
     expect(loadConfig({ env: setup('').env }).upstreams).toEqual([]);
     expect(loadError(setup('{ nope').env).message).toMatch(/is not valid JSON/);
@@ -153,5 +165,22 @@ describe('redactEnv', () => {
       PATH: '/bin',
       DEBUG: '1',
     });
+  });
+});
+
+describe('redactArgs', () => {
+  it('hides the values of secret-looking flags and keeps other arguments', () => {
+    expect(
+      redactArgs(['-y', 'server', '--api-key=abc', '--token', 'xyz', '--port', '80', '--auth-header']),
+    ).toEqual([
+      '-y',
+      'server',
+      '--api-key=[redacted]',
+      '--token',
+      '[redacted]',
+      '--port',
+      '80',
+      '--auth-header',
+    ]);
   });
 });
