@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 /** Claude's rule for tool names; every exposed name satisfies it. */
 export const EXPOSED_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-export const MAX_NAME_LENGTH = 64;
+const MAX_NAME_LENGTH = 64;
 const SEPARATOR = '__';
 const HASH_LENGTH = 8;
 

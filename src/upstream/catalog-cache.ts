@@ -18,7 +18,7 @@ const CacheFileSchema = z.object({
 });
 type CacheFile = z.infer<typeof CacheFileSchema>;
 
-export const CACHE_FILE_NAME = 'tools-cache.json';
+const CACHE_FILE_NAME = 'tools-cache.json';
 
 export interface CatalogCacheOptions {
   /** The config dir; the cache lives in `tools-cache.json` there. */

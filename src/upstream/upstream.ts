@@ -537,7 +537,7 @@ function errorInfo(error: unknown): UpstreamErrorInfo {
   };
 }
 
-export function describeExit(exit: { code: number | null; signal: string | null }): string {
+function describeExit(exit: { code: number | null; signal: string | null }): string {
   return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 
