@@ -41,10 +41,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     createTransport: options.createTransport,
     upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
   });
-  registry.onSnapshot((s) => {
-    if (s.state === 'failed' || s.state === 'needs_auth')
-      logger.warn({ upstream: s.name, error: s.lastError?.message }, `upstream is ${s.state}`);
-  });
   const catalog = new Catalog(registry);
   const sessions = new SessionManager({
     catalog,

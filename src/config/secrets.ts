@@ -1,4 +1,5 @@
 import { BridgeError } from '../errors.js';
+import type { UpstreamConfig } from './schema.js';
 
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -46,4 +47,15 @@ export function redactArgs(args: readonly string[]): string[] {
     if (previous !== undefined && flag(previous) && !arg.startsWith('-')) return '[redacted]';
     return arg;
   });
+}
+
+/** What an upstream runs, for the log: secret-looking env values and flag values, and all header values, hidden. */
+export function redactUpstreamConfig(config: UpstreamConfig): Record<string, unknown> {
+  if (config.kind === 'http') return { url: config.url, headers: Object.keys(config.headers) };
+  return {
+    command: config.command,
+    args: redactArgs(config.args),
+    env: redactEnv(config.env),
+    cwd: config.cwd,
+  };
 }

@@ -1,25 +1,21 @@
-import {
-  Client,
-  ProtocolError,
-  SdkError,
-  SdkErrorCode,
-  type Tool,
-  type Transport,
-} from '@modelcontextprotocol/client';
+import { Client, type Tool, type Transport } from '@modelcontextprotocol/client';
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import type { UpstreamConfig } from '../config/schema.js';
-import { redactArgs, redactEnv } from '../config/secrets.js';
-import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
+import { redactUpstreamConfig } from '../config/secrets.js';
+import { BridgeError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { startKeepalive } from './keepalive.js';
+import { canTransition, isTransient, type UpstreamExitInfo, type UpstreamSnapshot } from './state.js';
 import {
-  canTransition,
-  isTransient,
-  type UpstreamErrorInfo,
-  type UpstreamExitInfo,
-  type UpstreamSnapshot,
-} from './state.js';
+  callError,
+  closedError,
+  errorInfo,
+  isRetryable,
+  notReadyError,
+  startError,
+} from './upstream-errors.js';
 
 /** A transport the upstream owns, with the child's pid when there is one. */
 export type ManagedTransport = Transport & { readonly pid?: number | undefined };
@@ -102,7 +98,7 @@ export class Upstream {
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
+  private stopKeepalive: () => void = () => {};
   private readonly stderrTail: string[] = [];
   /** Calls waiting for an answer; a busy server is not pinged. */
   private inFlight = 0;
@@ -149,7 +145,7 @@ export class Upstream {
     this.stopping ??= (async () => {
       if (this.current.state !== 'stopped') this.update({ state: 'stopping' });
       this.abort.abort(new BridgeError('UPSTREAM_CLOSED', `upstream "${this.name}" is stopping`));
-      this.clearPing();
+      this.stopKeepalive();
       try {
         await this.closeConnection();
         await this.running;
@@ -186,34 +182,10 @@ export class Upstream {
         onprogress: options.onprogress,
       });
     } catch (error) {
-      throw this.describeCallError(error, request.method, timeout);
+      throw callError(this.name, error, request.method, timeout, this.current.lastExit);
     } finally {
       this.inFlight--;
     }
-  }
-
-  private describeCallError(error: unknown, method: string, timeout: number): unknown {
-    if (error instanceof ProtocolError) return error;
-    if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
-      return new BridgeError(
-        'UPSTREAM_TIMEOUT',
-        `upstream "${this.name}" did not answer ${method} within ${timeout} ms`,
-        {
-          cause: error,
-          details: { upstream: this.name, timeoutMs: timeout },
-        },
-      );
-    }
-    if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
-      const exit = this.current.lastExit;
-      const how = exit ? ` (${describeExit(exit)})` : '';
-      return new BridgeError(
-        'UPSTREAM_CLOSED',
-        `upstream "${this.name}" closed the connection during ${method}${how}; the call may or may not have run`,
-        { cause: error, details: { upstream: this.name } },
-      );
-    }
-    return error;
   }
 
   private waitForReady(timeoutMs: number, signal: AbortSignal | undefined): Promise<Client> {
@@ -242,17 +214,11 @@ export class Upstream {
   }
 
   private notReadyError(waitedMs?: number): BridgeError {
-    const { state, lastError } = this.current;
-    const waited = waitedMs === undefined ? '' : ` after waiting ${waitedMs} ms`;
-    const last = lastError ? `; last error: ${lastError.message}` : '';
-    const hint = state === 'needs_auth' ? `; run \`npm run auth -- ${this.name}\` to log in` : '';
-    return new BridgeError(
-      'UPSTREAM_NOT_READY',
-      `upstream "${this.name}" is not ready (state: ${state})${waited}${last}${hint}`,
-      {
-        details: { upstream: this.name, state },
-      },
-    );
+    return notReadyError(this.name, this.current.state, this.current.lastError, waitedMs);
+  }
+
+  private closedError(when: string): BridgeError {
+    return closedError(this.name, when, this.current.lastExit, this.stderrTail.at(-1));
   }
 
   private async run(): Promise<void> {
@@ -303,7 +269,8 @@ export class Upstream {
     const isCurrent = () => generation === this.generation && !signal.aborted && !abandoned;
     if (this.episodes++ > 0) this.update({ restarts: this.current.restarts + 1 });
     this.update({ state: 'starting', attempt });
-    if (attempt === 1) this.log.info({ upstream: describeConfig(this.options.config) }, 'starting upstream');
+    if (attempt === 1)
+      this.log.info({ upstream: redactUpstreamConfig(this.options.config) }, 'starting upstream');
     this.stderrTail.length = 0;
 
     let onClosed: () => void = () => {};
@@ -365,13 +332,20 @@ export class Upstream {
       abandoned = true;
       await this.closeConnection(transport);
       if (signal.aborted) throw new AbortError('stopped');
-      throw this.describeStartError(error);
+      throw startError(this.name, error, this.current.lastExit, this.stderrTail.at(-1));
     }
 
     const readyAt = Date.now();
-    this.startPing(client, generation);
+    this.stopKeepalive = startKeepalive({
+      client,
+      intervalMs: this.options.pingIntervalMs,
+      isBusy: () => this.inFlight > 0,
+      isCurrent: () => generation === this.generation && this.current.state === 'ready',
+      onDead: () => void this.closeConnection(transport),
+      log: this.log,
+    });
     await closed;
-    this.clearPing();
+    this.stopKeepalive();
     if (generation === this.generation) this.client = undefined;
     // The leader exited on its own: still sweep its process group and close the pipes.
     await this.closeConnection(transport);
@@ -382,34 +356,6 @@ export class Upstream {
     this.update({ lastError: errorInfo(error), pid: undefined });
     if (Date.now() - readyAt >= (this.options.stableAfterMs ?? 30_000)) return;
     throw error;
-  }
-
-  private closedError(when: string): BridgeError {
-    const exit = this.current.lastExit;
-    const how = exit ? `: ${describeExit(exit)}` : '';
-    const tail = this.stderrTail.at(-1);
-    const stderr = tail ? ` (last stderr line: ${tail.slice(0, 300)})` : '';
-    return new BridgeError(
-      'UPSTREAM_CLOSED',
-      `upstream "${this.name}" closed the connection ${when}${how}${stderr}`,
-      {
-        details: { upstream: this.name },
-      },
-    );
-  }
-
-  private describeStartError(error: unknown): unknown {
-    if (isBridgeError(error)) return error;
-    if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed)
-      return this.closedError('during start-up');
-    return new BridgeError(
-      'HANDSHAKE_FAILED',
-      `upstream "${this.name}" failed during start-up: ${errorMessage(error)}`,
-      {
-        cause: error,
-        details: { upstream: this.name },
-      },
-    );
   }
 
   /** Every page of tools/list, raw (unknown fields kept). */
@@ -446,40 +392,6 @@ export class Upstream {
     }
   }
 
-  private startPing(client: Client, generation: number): void {
-    const interval = this.options.pingIntervalMs;
-    if (interval <= 0) return;
-    let misses = 0;
-    this.pingTimer = setInterval(() => {
-      // A server busy with calls is alive; its event loop may be blocked by one of them.
-      if (generation !== this.generation || this.inFlight > 0) return;
-      client.ping({ timeout: Math.min(interval, 10_000) }).then(
-        () => {
-          misses = 0;
-        },
-        (error: unknown) => {
-          if (generation !== this.generation || this.current.state !== 'ready') return;
-          // Any JSON-RPC answer (even "method not found") proves the server is alive.
-          if (error instanceof ProtocolError) {
-            misses = 0;
-            return;
-          }
-          misses++;
-          this.log.warn({ err: errorMessage(error), misses }, 'keepalive ping failed');
-          if (misses < 2) return;
-          this.log.warn('two keepalive pings in a row failed; reconnecting');
-          void this.closeConnection();
-        },
-      );
-    }, interval);
-    this.pingTimer.unref();
-  }
-
-  private clearPing(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-  }
-
   private async closeConnection(transport: ManagedTransport | undefined = this.transport): Promise<void> {
     if (!transport) return;
     try {
@@ -508,37 +420,6 @@ export class Upstream {
       }
     }
   }
-}
-
-/** What was started, for the log: secret-looking env values and all header values are hidden. */
-function describeConfig(config: UpstreamConfig): Record<string, unknown> {
-  if (config.kind === 'http') return { url: config.url, headers: Object.keys(config.headers) };
-  return {
-    command: config.command,
-    args: redactArgs(config.args),
-    env: redactEnv(config.env),
-    cwd: config.cwd,
-  };
-}
-
-function isRetryable(error: unknown): boolean {
-  return !(
-    isBridgeError(error, 'COMMAND_NOT_FOUND') ||
-    isBridgeError(error, 'CWD_NOT_FOUND') ||
-    isBridgeError(error, 'UPSTREAM_UNSUPPORTED')
-  );
-}
-
-function errorInfo(error: unknown): UpstreamErrorInfo {
-  return {
-    code: isBridgeError(error) ? error.code : 'INTERNAL',
-    message: errorMessage(error),
-    at: Date.now(),
-  };
-}
-
-function describeExit(exit: { code: number | null; signal: string | null }): string {
-  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 
 async function withTimeout<T>(

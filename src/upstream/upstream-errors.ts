@@ -1,0 +1,111 @@
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
+import type { UpstreamErrorInfo, UpstreamExitInfo, UpstreamState } from './state.js';
+
+/** Errors that retrying cannot fix: the upstream goes to `failed` at once. */
+export function isRetryable(error: unknown): boolean {
+  return !(
+    isBridgeError(error, 'COMMAND_NOT_FOUND') ||
+    isBridgeError(error, 'CWD_NOT_FOUND') ||
+    isBridgeError(error, 'UPSTREAM_UNSUPPORTED')
+  );
+}
+
+/** The `lastError` of a snapshot. */
+export function errorInfo(error: unknown): UpstreamErrorInfo {
+  return {
+    code: isBridgeError(error) ? error.code : 'INTERNAL',
+    message: errorMessage(error),
+    at: Date.now(),
+  };
+}
+
+export function describeExit(exit: Pick<UpstreamExitInfo, 'code' | 'signal'>): string {
+  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+/** The connection ended; says how the process ended and what it last wrote to stderr. */
+export function closedError(
+  name: string,
+  when: string,
+  lastExit: UpstreamExitInfo | undefined,
+  lastStderrLine: string | undefined,
+): BridgeError {
+  const how = lastExit ? `: ${describeExit(lastExit)}` : '';
+  const stderr = lastStderrLine ? ` (last stderr line: ${lastStderrLine.slice(0, 300)})` : '';
+  return new BridgeError(
+    'UPSTREAM_CLOSED',
+    `upstream "${name}" closed the connection ${when}${how}${stderr}`,
+    {
+      details: { upstream: name },
+    },
+  );
+}
+
+/** A call that could not be routed because the upstream is not ready. */
+export function notReadyError(
+  name: string,
+  state: UpstreamState,
+  lastError: UpstreamErrorInfo | undefined,
+  waitedMs?: number,
+): BridgeError {
+  const waited = waitedMs === undefined ? '' : ` after waiting ${waitedMs} ms`;
+  const last = lastError ? `; last error: ${lastError.message}` : '';
+  const hint = state === 'needs_auth' ? `; run \`npm run auth -- ${name}\` to log in` : '';
+  return new BridgeError(
+    'UPSTREAM_NOT_READY',
+    `upstream "${name}" is not ready (state: ${state})${waited}${last}${hint}`,
+    { details: { upstream: name, state } },
+  );
+}
+
+/** Maps an SDK failure of a call; the upstream's own JSON-RPC errors pass through unchanged. */
+export function callError(
+  name: string,
+  error: unknown,
+  method: string,
+  timeoutMs: number,
+  lastExit: UpstreamExitInfo | undefined,
+): unknown {
+  if (error instanceof ProtocolError) return error;
+  if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
+    return new BridgeError(
+      'UPSTREAM_TIMEOUT',
+      `upstream "${name}" did not answer ${method} within ${timeoutMs} ms`,
+      {
+        cause: error,
+        details: { upstream: name, timeoutMs },
+      },
+    );
+  }
+  if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
+    const how = lastExit ? ` (${describeExit(lastExit)})` : '';
+    return new BridgeError(
+      'UPSTREAM_CLOSED',
+      `upstream "${name}" closed the connection during ${method}${how}; the call may or may not have run`,
+      { cause: error, details: { upstream: name } },
+    );
+  }
+  return error;
+}
+
+/** Maps a failure during spawn, handshake or listing. */
+export function startError(
+  name: string,
+  error: unknown,
+  lastExit: UpstreamExitInfo | undefined,
+  lastStderrLine: string | undefined,
+): unknown {
+  if (isBridgeError(error)) return error;
+  if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
+    return closedError(name, 'during start-up', lastExit, lastStderrLine);
+  }
+  return new BridgeError(
+    'HANDSHAKE_FAILED',
+    `upstream "${name}" failed during start-up: ${errorMessage(error)}`,
+    {
+      cause: error,
+      details: { upstream: name },
+    },
+  );
+}
