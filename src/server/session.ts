@@ -21,7 +21,6 @@ export interface SessionManagerOptions {
 interface Session {
   readonly server: Server;
   readonly transport: NodeStreamableHTTPServerTransport;
-  readonly unsubscribe: () => void;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
   open: number;
   lastActive: number;
@@ -115,7 +114,6 @@ export class SessionManager {
         this.sessions.set(id, {
           server,
           transport,
-          unsubscribe: () => unsubscribe(),
           open: 0,
           lastActive: Date.now(),
         });

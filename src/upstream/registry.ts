@@ -26,7 +26,6 @@ export interface UpstreamRegistryOptions {
 export class UpstreamRegistry {
   private readonly upstreams = new Map<string, Upstream>();
   private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
-  private readonly pids = new Set<number>();
 
   constructor(private readonly options: UpstreamRegistryOptions) {
     const createTransport = options.createTransport ?? createDefaultTransport;
@@ -39,13 +38,7 @@ export class UpstreamRegistry {
         cachedTools: options.cache?.get(config.name),
       });
       let lastTools: readonly Tool[] = upstream.snapshot().tools;
-      let lastPid: number | undefined;
       upstream.onSnapshot((snapshot) => {
-        if (snapshot.pid !== lastPid) {
-          if (lastPid !== undefined) this.pids.delete(lastPid);
-          if (snapshot.pid !== undefined) this.pids.add(snapshot.pid);
-          lastPid = snapshot.pid;
-        }
         if (snapshot.toolsSource === 'live' && snapshot.tools !== lastTools) {
           void options.cache?.save(snapshot.name, snapshot.tools);
         }
@@ -71,7 +64,8 @@ export class UpstreamRegistry {
    * nothing outlives the daemon even when it could not shut down in order.
    */
   killAllSync(): void {
-    for (const pid of this.pids) {
+    for (const { pid } of this.snapshots()) {
+      if (pid === undefined) continue;
       try {
         process.kill(process.platform === 'win32' ? pid : -pid, 'SIGKILL');
       } catch {
