@@ -1,10 +1,14 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LoginFlows, loginTarget } from './auth/login.js';
+import { OAuthManager } from './auth/oauth-manager.js';
+import { TokenStore } from './auth/token-store.js';
 import { Catalog } from './catalog/catalog.js';
-import type { BridgeConfig } from './config/schema.js';
+import type { BridgeConfig, HttpUpstreamConfig } from './config/schema.js';
 import { BridgeError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { createHttpApp } from './server/http.js';
+import { loopbackRedirectUri, oauthRoutes } from './server/oauth-routes.js';
 import { SessionManager } from './server/session.js';
 import { CatalogCache } from './upstream/catalog-cache.js';
 import { UpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js';
@@ -24,6 +28,8 @@ export interface Daemon {
   readonly url: string;
   readonly port: number;
   readonly registry: UpstreamRegistry;
+  /** OAuth tokens of the remote upstreams. */
+  readonly oauth: OAuthManager;
   /** Closes sessions, stops every upstream, stops listening. Idempotent. */
   close(): Promise<void>;
 }
@@ -33,14 +39,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
   const startedAt = Date.now();
   const cache = new CatalogCache({ configDir: config.configDir, logger });
-  cache.load();
+  await cache.load();
+  const oauth = new OAuthManager(new TokenStore(config.configDir, logger), logger);
+  const httpUpstreams = config.upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
+  await oauth.load(httpUpstreams);
   const registry = new UpstreamRegistry({
     upstreams: config.upstreams,
     logger,
     cache,
+    oauth,
     createTransport: options.createTransport,
     upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
   });
+  oauth.setEvents({
+    onNeedsAuth: (name, error) => registry.get(name)?.requireAuth(error),
+    onAuthorized: (name) => registry.get(name)?.retryNow(),
+  });
+  const flows = new LoginFlows(oauth, logger);
+  let redirectPort = config.port;
   const catalog = new Catalog(registry);
   const sessions = new SessionManager({
     catalog,
@@ -48,13 +64,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxBodyBytes: config.maxBodyBytes,
     idleTimeoutMs: options.sessionIdleTimeoutMs,
   });
-  const app = createHttpApp({ config, sessions, registry, logger, startedAt });
+  const oauthApi = oauthRoutes({
+    flows,
+    logger,
+    upstream: (name) => loginTarget(httpUpstreams, config.upstreams, name),
+    redirectUri: (upstream) => upstream.oauth.redirectUri ?? loopbackRedirectUri(config.host, redirectPort),
+  });
+  const app = createHttpApp({ config, sessions, registry, logger, startedAt, oauth: oauthApi });
   const server = createServer(app);
   // A streaming GET can stay open for hours; the SDK sends keep-alive frames itself.
   server.requestTimeout = 0;
 
   await listen(server, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
+  redirectPort = port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}${config.mcpPath}`;
   logger.info(
@@ -68,12 +91,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     url,
     port,
     registry,
+    oauth,
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await sessions.closeAll();
         server.closeAllConnections();
         await registry.stop();
+        oauth.close();
         await stopped;
         logger.info('mcp-bridge stopped');
       })();

@@ -6,9 +6,10 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   command: string,
   argv: string[],
   options: T,
+  allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (error) {
     throw new BridgeError('USAGE', `${command}: ${errorMessage(error)}; run "mcp-bridge ${command} --help"`, {
       cause: error,

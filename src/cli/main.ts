@@ -1,6 +1,6 @@
 import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
-import { START_HELP, STATUS_HELP } from './help.js';
+import { AUTH_HELP, START_HELP, STATUS_HELP } from './help.js';
 
 const MAIN_HELP = `mcp-bridge ${VERSION}: one MCP endpoint for all your MCP servers
 
@@ -9,6 +9,7 @@ Usage: mcp-bridge <command> [options]
 Commands:
   start     run the daemon on http://127.0.0.1:8769/mcp (the default command)
   status    show the running daemon's upstreams
+  auth      log in to remote (OAuth) upstreams, once per server
   help      show help for a command
 
 Options:
@@ -27,6 +28,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: { help: START_HELP, run: async (argv) => (await import('./start.js')).runStart(argv) },
   status: { help: STATUS_HELP, run: async (argv) => (await import('./status.js')).runStatus(argv) },
+  auth: { help: AUTH_HELP, run: async (argv) => (await import('./auth.js')).runAuth(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */

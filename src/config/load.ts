@@ -141,6 +141,17 @@ function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamC
       name,
       url: expand(s.url, 'url'),
       headers: expandRecord(s.headers, `${where}.headers`, ctx),
+      transport: s.type === 'sse' ? 'sse' : 'streamable-http',
+      oauth: {
+        clientId: s.oauth?.clientId === undefined ? undefined : expand(s.oauth.clientId, 'oauth.clientId'),
+        clientSecret:
+          s.oauth?.clientSecret === undefined
+            ? undefined
+            : expand(s.oauth.clientSecret, 'oauth.clientSecret'),
+        scopes: s.oauth?.scopes,
+        redirectUri: s.oauth?.redirectUri,
+        clientMetadataUrl: s.oauth?.clientMetadataUrl,
+      },
       callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
     };
   }
@@ -205,7 +216,15 @@ function addEnvUpstreams(upstreams: UpstreamConfig[], env: NodeJS.ProcessEnv, ca
         `MCP_BRIDGE_OVERSEER_URL must be an http:// or https:// URL, got "${env.MCP_BRIDGE_OVERSEER_URL}"`,
       );
     }
-    replace({ kind: 'http', name: 'overseer', url: url.data, headers: {}, callTimeoutMs });
+    replace({
+      kind: 'http',
+      name: 'overseer',
+      url: url.data,
+      headers: {},
+      transport: 'streamable-http',
+      oauth: {},
+      callTimeoutMs,
+    });
   }
 }
 

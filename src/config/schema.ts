@@ -31,12 +31,29 @@ export const StdioServerSchema = z.strictObject(
 );
 export type StdioServer = z.infer<typeof StdioServerSchema>;
 
-const HTTP_KEYS = ['type', 'url', 'headers', 'disabled', 'callTimeoutMs'] as const;
+const OAUTH_KEYS = ['clientId', 'clientSecret', 'scopes', 'redirectUri', 'clientMetadataUrl'] as const;
+export const OAuthSchema = z.strictObject(
+  {
+    clientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    scopes: z.array(z.string().min(1)).optional(),
+    redirectUri: z
+      .url({ protocol: /^https?$/, error: 'redirectUri must be an http:// or https:// URL' })
+      .optional(),
+    clientMetadataUrl: z
+      .url({ protocol: /^https$/, error: 'clientMetadataUrl must be an https:// URL' })
+      .optional(),
+  },
+  { error: unknownKeys(OAUTH_KEYS) },
+);
+
+const HTTP_KEYS = ['type', 'url', 'headers', 'oauth', 'disabled', 'callTimeoutMs'] as const;
 export const HttpServerSchema = z.strictObject(
   {
     type: z.enum(['http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
     url: z.url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' }),
     headers: z.record(z.string(), z.string()).default({}),
+    oauth: OAuthSchema.optional(),
     disabled: z.boolean().default(false),
     callTimeoutMs: timeoutMs.optional(),
   },
@@ -109,6 +126,19 @@ export interface HttpUpstreamConfig extends UpstreamConfigBase {
   readonly url: string;
   /** Extra request headers (e.g. a static Authorization). */
   readonly headers: Readonly<Record<string, string>>;
+  /** `sse` forces the legacy HTTP+SSE transport; otherwise Streamable HTTP, falling back to SSE. */
+  readonly transport: 'streamable-http' | 'sse';
+  /** OAuth client settings; absent means defaults (dynamic registration, scopes from the server). */
+  readonly oauth: OAuthSettings;
+}
+
+/** The `oauth` block of an http upstream, with `${env:…}` expanded (`op://` refs resolve at connect). */
+export interface OAuthSettings {
+  readonly clientId?: string | undefined;
+  readonly clientSecret?: string | undefined;
+  readonly scopes?: readonly string[] | undefined;
+  readonly redirectUri?: string | undefined;
+  readonly clientMetadataUrl?: string | undefined;
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;

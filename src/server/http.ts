@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { BridgeConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -16,6 +16,8 @@ export interface HttpAppOptions {
   readonly logger: Logger;
   /** Epoch ms the daemon started, for /status. */
   readonly startedAt: number;
+  /** The login API and the OAuth callback page. */
+  readonly oauth?: Router | undefined;
 }
 
 /** The daemon's HTTP surface: guards first, then /mcp, /healthz and /status. */
@@ -36,6 +38,8 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.get('/status', (_req, res) => {
     res.json(buildStatus({ registry, sessions: sessions.size, startedAt: options.startedAt }));
   });
+
+  if (options.oauth) app.use(options.oauth);
 
   app.all(
     config.mcpPath,

@@ -30,6 +30,9 @@ export function buildStatus(input: StatusInput) {
       lastError: s.lastError ? { ...s.lastError, at: iso(s.lastError.at) } : null,
       lastExit: s.lastExit ? { ...s.lastExit, at: iso(s.lastExit.at) } : null,
       serverInfo: s.serverInfo ?? null,
+      transport: s.transport ?? null,
+      // What fixes needs_auth, so /status and `mcp-bridge status` can say it.
+      action: s.state === 'needs_auth' ? `npm run auth -- ${s.name}` : null,
     })),
   };
 }

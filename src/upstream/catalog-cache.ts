@@ -1,9 +1,10 @@
-import { readFileSync, renameSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Tool } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { moveAside } from '../store/move-aside.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 
 const CacheFileSchema = z.object({
@@ -41,10 +42,10 @@ export class CatalogCache {
   }
 
   /** Reads the file once at start-up. A missing file is an empty cache. */
-  load(): void {
+  async load(): Promise<void> {
     let text: string;
     try {
-      text = readFileSync(this.file, 'utf8');
+      text = await readFile(this.file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
         this.options.logger.warn(
@@ -65,12 +66,8 @@ export class CatalogCache {
     } catch (error) {
       problem = `not valid JSON: ${errorMessage(error)}`;
     }
-    const aside = `${this.file}.corrupt-${Date.now()}`;
-    try {
-      renameSync(this.file, aside);
-    } catch {
-      // leave it; the next save replaces it atomically
-    }
+    // If it cannot be moved, the next save replaces it atomically: a cache is only an optimization.
+    const aside = await moveAside(this.file);
     this.options.logger.warn(
       { file: this.file, movedTo: aside, err: problem },
       'the tool cache is corrupt; moved it aside and starting without it',

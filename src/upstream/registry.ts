@@ -1,8 +1,9 @@
 import type { Tool } from '@modelcontextprotocol/client';
+import type { OAuthManager } from '../auth/oauth-manager.js';
 import type { UpstreamConfig } from '../config/schema.js';
-import { BridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CatalogCache } from './catalog-cache.js';
+import { HttpUpstreamTransport } from './http-transport.js';
 import type { UpstreamSnapshot } from './state.js';
 import { StdioTransport } from './stdio-transport.js';
 import { type CreateTransport, Upstream, type UpstreamOptions } from './upstream.js';
@@ -14,7 +15,9 @@ export interface UpstreamRegistryOptions {
   /** Persists every upstream's last good tool list; optional in tests. */
   readonly cache?: CatalogCache | undefined;
   /** Overrides how connections are made (tests inject their own). */
-  readonly createTransport?: CreateTransport;
+  readonly createTransport?: CreateTransport | undefined;
+  /** Tokens for OAuth upstreams (absent: http upstreams connect without OAuth). */
+  readonly oauth?: OAuthManager | undefined;
   /** Passed to every Upstream. */
   readonly upstreamDefaults: Pick<
     UpstreamOptions,
@@ -28,7 +31,8 @@ export class UpstreamRegistry {
   private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
 
   constructor(private readonly options: UpstreamRegistryOptions) {
-    const createTransport = options.createTransport ?? createDefaultTransport;
+    const createTransport =
+      options.createTransport ?? defaultTransportFactory({ oauth: options.oauth, logger: options.logger });
     for (const config of options.upstreams) {
       const upstream = new Upstream({
         ...options.upstreamDefaults,
@@ -94,23 +98,32 @@ export class UpstreamRegistry {
   }
 }
 
-/** Stdio children for `command` entries; remote `url` entries are not supported yet. */
-export const createDefaultTransport: CreateTransport = (config, hooks) => {
-  if (config.kind === 'stdio') {
-    return new StdioTransport({
-      name: config.name,
-      command: config.command,
-      args: config.args,
-      env: config.env,
-      cwd: config.cwd,
-      onStderrLine: hooks.onStderrLine,
-      onGarbage: hooks.onGarbage,
-      onExit: hooks.onExit,
+/** Stdio children for `command` entries; Streamable HTTP (or legacy SSE) for `url` entries. */
+export function defaultTransportFactory(deps: {
+  oauth?: OAuthManager | undefined;
+  logger: Logger;
+}): CreateTransport {
+  return (config, hooks) => {
+    if (config.kind === 'stdio') {
+      return new StdioTransport({
+        name: config.name,
+        command: config.command,
+        args: config.args,
+        env: config.env,
+        cwd: config.cwd,
+        onStderrLine: hooks.onStderrLine,
+        onGarbage: hooks.onGarbage,
+        onExit: hooks.onExit,
+      });
+    }
+    // A configured Authorization header is the whole story: no OAuth on top of a static key.
+    const staticAuth = Object.keys(config.headers).some((h) => h.toLowerCase() === 'authorization');
+    const oauth = staticAuth ? undefined : deps.oauth;
+    return new HttpUpstreamTransport({
+      config,
+      auth: oauth?.provider(config),
+      log: deps.logger.child({ upstream: config.name }),
+      onInsufficientScope: (scope) => oauth?.noteScope(config.name, scope),
     });
-  }
-  throw new BridgeError(
-    'UPSTREAM_UNSUPPORTED',
-    `upstream "${config.name}": remote (url) upstreams are not supported by this version of mcp-bridge yet`,
-    { details: { upstream: config.name, url: config.url } },
-  );
-};
+  };
+}

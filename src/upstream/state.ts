@@ -66,4 +66,6 @@ export interface UpstreamSnapshot {
   readonly lastExit: UpstreamExitInfo | undefined;
   /** Name and version the server reported in its handshake. */
   readonly serverInfo: { readonly name: string; readonly version: string } | undefined;
+  /** The wire of the current connection: stdio, streamable-http or sse. */
+  readonly transport?: 'stdio' | 'streamable-http' | 'sse' | 'http' | undefined;
 }

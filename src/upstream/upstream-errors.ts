@@ -1,15 +1,36 @@
-import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import {
+  InsufficientScopeError,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  UnauthorizedError,
+} from '@modelcontextprotocol/client';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { UpstreamErrorInfo, UpstreamExitInfo, UpstreamState } from './state.js';
 
 /** Errors that retrying cannot fix: the upstream goes to `failed` at once. */
 export function isRetryable(error: unknown): boolean {
-  return !(
-    isBridgeError(error, 'COMMAND_NOT_FOUND') ||
-    isBridgeError(error, 'CWD_NOT_FOUND') ||
-    isBridgeError(error, 'UPSTREAM_UNSUPPORTED')
-  );
+  const known = findBridgeError(error);
+  return !(known && PERMANENT.has(known.code));
 }
+
+/** The first BridgeError (with `code`, if given) in an error's cause chain: the SDK wraps what a transport threw. */
+export function findBridgeError(error: unknown, code?: BridgeError['code']): BridgeError | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (isBridgeError(e, code)) return e;
+  }
+  return undefined;
+}
+
+const PERMANENT = new Set<string>([
+  'COMMAND_NOT_FOUND',
+  'CWD_NOT_FOUND',
+  'UPSTREAM_UNSUPPORTED',
+  'NEEDS_AUTH',
+  'AUTH_REJECTED',
+  'SECRET_UNAVAILABLE',
+]);
 
 /** The `lastError` of a snapshot. */
 export function errorInfo(error: unknown): UpstreamErrorInfo {
@@ -59,6 +80,40 @@ export function notReadyError(
   );
 }
 
+/** HTTP auth failures of the SDK transports, as errors that say what to do. */
+export function authError(name: string, error: unknown): BridgeError | undefined {
+  const login = `run \`npm run auth -- ${name}\``;
+  if (
+    error instanceof UnauthorizedError ||
+    (error instanceof SdkHttpError && error.code === SdkErrorCode.ClientHttpAuthentication)
+  ) {
+    return new BridgeError(
+      'NEEDS_AUTH',
+      `upstream "${name}" rejected the stored login (HTTP 401); ${login}`,
+      {
+        cause: error,
+        details: { upstream: name, command: `npm run auth -- ${name}` },
+      },
+    );
+  }
+  if (error instanceof InsufficientScopeError) {
+    const scope = error.requiredScope ? ` "${error.requiredScope}"` : '';
+    return new BridgeError(
+      'INSUFFICIENT_SCOPE',
+      `upstream "${name}" needs more permission (scope${scope}) for this request; ${login} to grant it`,
+      { cause: error, details: { upstream: name, scope: error.requiredScope } },
+    );
+  }
+  if (error instanceof SdkHttpError && (error.status === 401 || error.status === 403)) {
+    return new BridgeError(
+      'AUTH_REJECTED',
+      `upstream "${name}" refused the request (HTTP ${error.status}); check the Authorization header configured for it`,
+      { cause: error, details: { upstream: name, status: error.status } },
+    );
+  }
+  return undefined;
+}
+
 /** Maps an SDK failure of a call; the upstream's own JSON-RPC errors pass through unchanged. */
 export function callError(
   name: string,
@@ -68,6 +123,8 @@ export function callError(
   lastExit: UpstreamExitInfo | undefined,
 ): unknown {
   if (error instanceof ProtocolError) return error;
+  const auth = authError(name, error);
+  if (auth) return auth;
   if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
     return new BridgeError(
       'UPSTREAM_TIMEOUT',
@@ -96,7 +153,10 @@ export function startError(
   lastExit: UpstreamExitInfo | undefined,
   lastStderrLine: string | undefined,
 ): unknown {
-  if (isBridgeError(error)) return error;
+  const known = findBridgeError(error);
+  if (known) return known;
+  const auth = authError(name, error);
+  if (auth) return auth;
   if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
     return closedError(name, 'during start-up', lastExit, lastStderrLine);
   }

@@ -1,24 +1,27 @@
-import { Client, type Tool, type Transport } from '@modelcontextprotocol/client';
+import { Client, SdkHttpError, type Tool, type Transport } from '@modelcontextprotocol/client';
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
+import { resolveOpRefs } from '../config/op-refs.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { redactUpstreamConfig } from '../config/secrets.js';
-import { BridgeError, errorMessage } from '../errors.js';
+import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { startKeepalive } from './keepalive.js';
 import { canTransition, isTransient, type UpstreamExitInfo, type UpstreamSnapshot } from './state.js';
 import {
+  authError,
   callError,
   closedError,
   errorInfo,
+  findBridgeError,
   isRetryable,
   notReadyError,
   startError,
 } from './upstream-errors.js';
 
 /** A transport the upstream owns, with the child's pid when there is one. */
-export type ManagedTransport = Transport & { readonly pid?: number | undefined };
+export type ManagedTransport = Transport & TransportInfo;
 
 /** What an upstream tells the transport it creates. */
 export interface TransportHooks {
@@ -28,6 +31,15 @@ export interface TransportHooks {
   readonly onGarbage: (line: string) => void;
   /** The child exited. */
   readonly onExit: (exit: { code: number | null; signal: string | null }) => void;
+}
+
+export interface TransportInfo {
+  /** The child's pid (stdio). */
+  readonly pid?: number | undefined;
+  /** Which HTTP transport is in use (http). */
+  readonly transportKind?: 'streamable-http' | 'sse' | undefined;
+  /** The upstream's session id (Streamable HTTP with sessions). */
+  readonly sessionId?: string | undefined;
 }
 
 export type CreateTransport = (config: UpstreamConfig, hooks: TransportHooks) => ManagedTransport;
@@ -59,6 +71,8 @@ export interface UpstreamOptions {
   readonly backoff?: BackoffOptions;
   /** How long a call waits for a starting upstream before failing. */
   readonly readyWaitMs?: number;
+  /** Resolves secret references (`op://`) before each connection; defaults to the 1Password CLI. */
+  readonly resolveConfig?: (config: UpstreamConfig) => Promise<UpstreamConfig>;
 }
 
 export interface CallOptions {
@@ -79,6 +93,7 @@ const ToolsPageSchema = z.looseObject({
 });
 
 const MAX_TOOL_PAGES = 1000;
+const SESSION_EXPIRED = Symbol('session expired');
 const STDERR_TAIL = 20;
 
 /**
@@ -103,6 +118,12 @@ export class Upstream {
   /** Calls waiting for an answer; a busy server is not pinged. */
   private inFlight = 0;
   private refreshSeq = 0;
+  /** Set to end the current connection on purpose: an auth error to surface, or a plain reconnect. */
+  private endReason: { generation: number; error?: BridgeError } | undefined;
+  /** The auth error that ended a connection: calls cut off by that close report it instead. */
+  private authEnded: { generation: number; error: BridgeError } | undefined;
+  /** Wakes a `failed` or `needs_auth` upstream (after a login). */
+  private wake: () => void = () => {};
 
   constructor(private readonly options: UpstreamOptions) {
     this.name = options.config.name;
@@ -145,6 +166,7 @@ export class Upstream {
     this.stopping ??= (async () => {
       if (this.current.state !== 'stopped') this.update({ state: 'stopping' });
       this.abort.abort(new BridgeError('UPSTREAM_CLOSED', `upstream "${this.name}" is stopping`));
+      this.wake();
       this.stopKeepalive();
       try {
         await this.closeConnection();
@@ -164,15 +186,45 @@ export class Upstream {
     return this.request({ method: 'tools/call', params }, options);
   }
 
+  /**
+   * Tries again (after a login, or to leave `failed`): a `needs_auth` or `failed` upstream starts
+   * connecting at once. Does nothing in other states.
+   */
+  retryNow(): void {
+    this.wake();
+  }
+
+  /** The grant is gone: end the connection and wait in `needs_auth` for a login. */
+  requireAuth(error: BridgeError): void {
+    if (this.current.state === 'needs_auth' || this.abort.signal.aborted) return;
+    this.endReason = { generation: this.generation, error };
+    this.authEnded = { generation: this.generation, error };
+    void this.closeConnection();
+  }
+
   private async request(
     request: { method: string; params?: Record<string, unknown> },
     options: CallOptions,
   ): Promise<PassthroughResult> {
+    const first = await this.requestOnce(request, options, true);
+    // The server forgot our session (it restarted): a new session, then the same request once more.
+    return first === SESSION_EXPIRED
+      ? (this.requestOnce(request, options, false) as Promise<PassthroughResult>)
+      : first;
+  }
+
+  private async requestOnce(
+    request: { method: string; params?: Record<string, unknown> },
+    options: CallOptions,
+    mayRetry: boolean,
+  ): Promise<PassthroughResult | typeof SESSION_EXPIRED> {
     const timeout = this.options.config.callTimeoutMs;
     const client = await this.waitForReady(
       Math.min(timeout, this.options.readyWaitMs ?? 10_000),
       options.signal,
     );
+    const generation = this.generation;
+    const sessionId = this.transport?.sessionId;
     this.inFlight++;
     try {
       return await client.request(request, PassthroughResultSchema, {
@@ -182,10 +234,28 @@ export class Upstream {
         onprogress: options.onprogress,
       });
     } catch (error) {
+      if (this.authEnded?.generation === generation) throw this.authEnded.error;
+      const auth = findBridgeError(error, 'NEEDS_AUTH') ?? authError(this.name, error);
+      if (isBridgeError(auth, 'NEEDS_AUTH')) this.requireAuth(auth);
+      if (auth) throw auth;
+      if (mayRetry && sessionId !== undefined && error instanceof SdkHttpError && error.status === 404) {
+        this.log.info({ sessionId }, 'upstream session expired (HTTP 404); reconnecting');
+        this.reconnect(generation);
+        return SESSION_EXPIRED;
+      }
       throw callError(this.name, error, request.method, timeout, this.current.lastExit);
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** Ends the connection of `generation` (if still current) so that a new one starts at once. */
+  private reconnect(generation: number): void {
+    if (generation !== this.generation || this.endReason?.generation === generation) return;
+    this.endReason = { generation };
+    this.client = undefined;
+    this.update({ state: 'starting' });
+    void this.closeConnection();
   }
 
   private waitForReady(timeoutMs: number, signal: AbortSignal | undefined): Promise<Client> {
@@ -252,9 +322,19 @@ export class Upstream {
         });
       } catch (error) {
         if (signal.aborted) return;
-        this.log.error({ err: errorMessage(error) }, 'upstream failed; not retrying');
-        this.update({ state: 'failed', lastError: errorInfo(error), pid: undefined });
-        return;
+        const auth = findBridgeError(error, 'NEEDS_AUTH');
+        if (auth) {
+          this.log.warn({ err: auth.message }, 'upstream needs a login');
+          this.update({ state: 'needs_auth', lastError: errorInfo(auth), pid: undefined });
+        } else {
+          this.log.error({ err: errorMessage(error) }, 'upstream failed; not retrying');
+          this.update({ state: 'failed', lastError: errorInfo(error), pid: undefined });
+        }
+        // Until a login (or a stop) wakes it.
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = () => {};
       }
     }
   }
@@ -277,7 +357,9 @@ export class Upstream {
     const closed = new Promise<void>((resolve) => {
       onClosed = resolve;
     });
-    const transport = this.options.createTransport(this.options.config, {
+    const config = await (this.options.resolveConfig ?? resolveOpRefs)(this.options.config);
+    if (!isCurrent()) throw new AbortError('stopped');
+    const transport = this.options.createTransport(config, {
       onStderrLine: (line) => {
         this.stderrTail.push(line);
         if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
@@ -291,7 +373,15 @@ export class Upstream {
         if (generation === this.generation) this.update({ lastExit, pid: undefined });
       },
     });
-    const client = new Client({ name: 'mcp-bridge', version: VERSION }, { capabilities: {} });
+    const client = new Client(
+      { name: 'mcp-bridge', version: VERSION },
+      // HTTP servers may speak the stateless 2026-07-28 era; a stdio child is probed in place by the
+      // SDK (a legacy child could exit on the probe), so it stays on the initialize handshake.
+      {
+        capabilities: {},
+        ...(config.kind === 'http' ? { versionNegotiation: { mode: 'auto' as const } } : {}),
+      },
+    );
     client.onclose = () => onClosed();
     client.onerror = (error) => this.log.debug({ err: errorMessage(error) }, 'upstream protocol error');
     this.client = undefined;
@@ -303,7 +393,7 @@ export class Upstream {
         (async () => {
           await client.connect(transport, { timeout: connectTimeoutMs, signal });
           if (!isCurrent()) return;
-          this.update({ pid: transport.pid });
+          this.update({ pid: transport.pid, transport: transport.transportKind ?? config.kind });
           client.setNotificationHandler('notifications/tools/list_changed', () =>
             this.refreshTools(client, generation),
           );
@@ -332,6 +422,8 @@ export class Upstream {
       abandoned = true;
       await this.closeConnection(transport);
       if (signal.aborted) throw new AbortError('stopped');
+      const reason = this.takeEndReason(generation);
+      if (reason?.error) throw reason.error;
       throw startError(this.name, error, this.current.lastExit, this.stderrTail.at(-1));
     }
 
@@ -350,12 +442,23 @@ export class Upstream {
     // The leader exited on its own: still sweep its process group and close the pipes.
     await this.closeConnection(transport);
     if (signal.aborted) return;
+    const reason = this.takeEndReason(generation);
+    if (reason?.error) throw reason.error;
+    if (reason) return;
 
     const error = this.closedError('while ready');
     this.log.warn({ err: error.message }, 'upstream connection lost');
     this.update({ lastError: errorInfo(error), pid: undefined });
     if (Date.now() - readyAt >= (this.options.stableAfterMs ?? 30_000)) return;
     throw error;
+  }
+
+  /** The reason the connection of `generation` was ended on purpose, consumed once. */
+  private takeEndReason(generation: number): { error?: BridgeError } | undefined {
+    const reason = this.endReason;
+    if (reason?.generation !== generation) return undefined;
+    this.endReason = undefined;
+    return reason;
   }
 
   /** Every page of tools/list, raw (unknown fields kept). */

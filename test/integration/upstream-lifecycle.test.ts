@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
-import { createDefaultTransport } from '../../src/upstream/registry.js';
+import { createSilentLogger } from '../../src/log.js';
+import { defaultTransportFactory } from '../../src/upstream/registry.js';
 import type { UpstreamState } from '../../src/upstream/state.js';
 import type { CreateTransport } from '../../src/upstream/upstream.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
@@ -80,7 +81,7 @@ describe('upstream lifecycle', () => {
     let spawns = 0;
     const counting: CreateTransport = (config, hooks) => {
       spawns++;
-      return createDefaultTransport(config, hooks);
+      return defaultTransportFactory({ logger: createSilentLogger() })(config, hooks);
     };
     daemon = await startTestDaemon(
       tempDir(),

