@@ -24,7 +24,7 @@ const DEFAULT_CLIENT = 'node scripts/conformance/auth-client.mjs';
 // 22.23.2 is the newest 22.x published for every platform package below (the darwin-arm64
 // package has no 22.23.3).
 const NODE22_VERSION = process.env.MCP_CONFORMANCE_NODE22_VERSION || '22.23.2';
-const SUITE_VERSION = process.env.MCP_CONFORMANCE_VERSION || '0.1.16';
+const SUITE_VERSION = process.env.MCP_CONFORMANCE_VERSION || '0.2.0-alpha.12';
 
 // Spec versions that have been released. Scenarios tagged only with other versions
 // ("draft", or a future date) are grouped as draft.
@@ -47,7 +47,7 @@ Options:
   --all                 Same as --group ${ALL_GROUPS.join(',')}.
   --list                List the suite's auth scenarios with group and selection, then exit.
   --suite-version V     @modelcontextprotocol/conformance version (default ${SUITE_VERSION};
-                        env MCP_CONFORMANCE_VERSION). e.g. 0.2.0-alpha.12 adds iss/migration scenarios.
+                        env MCP_CONFORMANCE_VERSION). 0.1.16 (stable) lacks the iss/migration scenarios.
   --shim                On Node < 22, run the suite on the current Node with an fs.globSync shim
                         instead of downloading Node ${NODE22_VERSION}.
   --node PATH           Node >= 22 binary to run the suite with (env MCP_CONFORMANCE_NODE).

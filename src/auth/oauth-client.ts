@@ -113,7 +113,8 @@ export async function discover(serverUrl: string, challenge: Challenge | undefin
   const server = new URL(serverUrl);
   const prm = await fetchResourceMetadata(server, challenge?.resourceMetadata);
   const issuer = prm?.authorizationServer ?? server.origin;
-  const authServer = await fetchAuthServerMetadata(issuer);
+  // 2025-03-26 servers without any metadata use fixed endpoints at their origin (and PKCE).
+  const authServer = await fetchAuthServerMetadata(issuer, prm === undefined);
   if (!authServer.code_challenge_methods_supported?.includes('S256')) {
     throw new BridgeError(
       'OAUTH_UNSUPPORTED',
@@ -223,7 +224,10 @@ function parseResourceMetadata(url: string, server: URL, text: string): Resource
 }
 
 /** RFC 8414 first, then both OpenID Connect forms (path inserted, then appended). */
-async function fetchAuthServerMetadata(issuer: string): Promise<oauth.AuthorizationServer> {
+async function fetchAuthServerMetadata(
+  issuer: string,
+  allowDefaults: boolean,
+): Promise<oauth.AuthorizationServer> {
   const url = new URL(issuer);
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const candidates = path
@@ -265,6 +269,15 @@ async function fetchAuthServerMetadata(issuer: string): Promise<oauth.Authorizat
         { cause: error, details: { issuer } },
       );
     }
+  }
+  if (allowDefaults && tried.every((t) => t.endsWith('(HTTP 404)'))) {
+    return {
+      issuer: url.origin,
+      authorization_endpoint: `${url.origin}/authorize`,
+      token_endpoint: `${url.origin}/token`,
+      registration_endpoint: `${url.origin}/register`,
+      code_challenge_methods_supported: ['S256'],
+    };
   }
   throw new BridgeError(
     'OAUTH_DISCOVERY_FAILED',
@@ -316,7 +329,7 @@ export async function resolveClient(
       { details: { issuer: discovery.issuer } },
     );
   }
-  let client: Omit<oauth.Client, symbol>;
+  let client: Record<string, unknown>;
   try {
     const response = await oauth.dynamicClientRegistrationRequest(
       as,
@@ -330,7 +343,7 @@ export async function resolveClient(
       },
       requestOptions(as.registration_endpoint),
     );
-    client = await oauth.processDynamicClientRegistrationResponse(response);
+    client = await registrationResponse(response);
   } catch (error) {
     throw new BridgeError(
       'OAUTH_REGISTRATION_FAILED',
@@ -362,8 +375,43 @@ function withAuth(
       ? oauth.None()
       : method === 'client_secret_post'
         ? oauth.ClientSecretPost(secret)
-        : oauth.ClientSecretBasic(secret);
+        : clientSecretBasic(secret);
   return { client, auth, source };
+}
+
+/**
+ * RFC 6749 §2.3.1 basic authentication with form encoding of the id and secret. oauth4webapi also
+ * escapes characters such as "-" that form encoding leaves alone, which some servers do not decode.
+ */
+function clientSecretBasic(secret: string): oauth.ClientAuth {
+  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+  return (_as, client, _body, headers) => {
+    const credentials = `${encode(client.client_id)}:${encode(secret)}`;
+    headers.set('authorization', `Basic ${Buffer.from(credentials).toString('base64')}`);
+  };
+}
+
+/**
+ * The registration response, read leniently: only `client_id` is required (servers differ on the
+ * optional fields, e.g. `client_secret_expires_at`, and a login should not fail over them).
+ */
+async function registrationResponse(response: Response): Promise<Record<string, unknown>> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`HTTP ${response.status}, not JSON: ${text.slice(0, 200)}`);
+  }
+  const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if (!response.ok) {
+    const description = typeof record.error_description === 'string' ? ` (${record.error_description})` : '';
+    throw new Error(`HTTP ${response.status}: ${String(record.error ?? 'error')}${description}`);
+  }
+  if (typeof record.client_id !== 'string' || record.client_id === '') {
+    throw new Error(`HTTP ${response.status} without a client_id`);
+  }
+  return record;
 }
 
 export interface AuthorizationRequest {
