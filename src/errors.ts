@@ -19,7 +19,6 @@ export const ERROR_CODES = {
   UPSTREAM_NOT_READY: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UPSTREAM_CLOSED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UPSTREAM_TIMEOUT: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
-  UPSTREAM_UNSUPPORTED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UNKNOWN_TOOL: { jsonRpc: INVALID_PARAMS, exit: 1 },
   SECRET_UNAVAILABLE: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   NEEDS_AUTH: { jsonRpc: UPSTREAM_ERROR, exit: 1 },

@@ -26,7 +26,6 @@ export function findBridgeError(error: unknown, code?: BridgeError['code']): Bri
 const PERMANENT = new Set<string>([
   'COMMAND_NOT_FOUND',
   'CWD_NOT_FOUND',
-  'UPSTREAM_UNSUPPORTED',
   'NEEDS_AUTH',
   'AUTH_REJECTED',
   'SECRET_UNAVAILABLE',
