@@ -54,10 +54,12 @@ export class LoginFlows {
     const discovery = await discover(config.url, challenge);
     const registered = await this.manager.registeredClient(discovery.issuer, redirectUri);
     const client = await resolveClient(discovery, config.oauth, redirectUri, registered);
-    const scope = config.oauth.scopes
-      ? config.oauth.scopes.join(' ')
-      : (unionScopes(challenge?.scope, this.manager.challengeScope(config.name)) ??
-        (discovery.scopesSupported?.length ? discovery.scopesSupported.join(' ') : undefined));
+    // Configured scopes, else what the server asked for, else all it supports; plus any step-up.
+    const base =
+      config.oauth.scopes?.join(' ') ??
+      unionScopes(challenge?.scope, this.manager.challengeScope(config.name)) ??
+      discovery.scopesSupported?.join(' ');
+    const scope = unionScopes(base, this.manager.stepUpScope(config.name));
     const request = await authorizationRequest(discovery, client.client, redirectUri, scope);
     this.flows.set(request.state, {
       config,

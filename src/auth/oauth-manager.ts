@@ -62,8 +62,10 @@ export class OAuthManager {
   private readonly refreshing = new Map<string, Promise<StoredTokens>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly retryDelays = new Map<string, number>();
-  /** The last challenge of each upstream (its scope is requested at the next login). */
+  /** The last 401 challenge of each upstream (its scope is requested at the next login). */
   private readonly challenges = new Map<string, Challenge>();
+  /** Scopes to add at the next login (step-up after a 403 `insufficient_scope`). */
+  private readonly stepUps = new Map<string, string>();
   private events: OAuthManagerEvents = { onNeedsAuth: () => {}, onAuthorized: () => {} };
   private closed = false;
   /** Refresh requests sent, by upstream (for /status and tests). */
@@ -99,26 +101,28 @@ export class OAuthManager {
     }
   }
 
-  /** The scope a 401/403 asked for, if any (requested at the next login). */
+  /** The scope the last 401 challenge named, if any. */
   challengeScope(upstream: string): string | undefined {
     return this.challenges.get(upstream)?.scope;
   }
 
-  /** Records a challenge the transport saw; its scope is added to the next login's request. */
+  /** Scopes a 403 `insufficient_scope` asked for, plus those granted: added to the next login. */
+  stepUpScope(upstream: string): string | undefined {
+    return this.stepUps.get(upstream);
+  }
+
+  /** Records the challenge of a 401. */
   noteChallenge(upstream: string, header: string | null): void {
     const challenge = parseChallenge(header);
-    if (challenge)
-      this.challenges.set(upstream, { ...challenge, scope: this.widen(upstream, challenge.scope) });
+    if (challenge) this.challenges.set(upstream, challenge);
   }
 
   /** Records a scope a 403 `insufficient_scope` asked for (step-up happens at the next login). */
   noteScope(upstream: string, scope: string | undefined): void {
-    this.challenges.set(upstream, { ...this.challenges.get(upstream), scope: this.widen(upstream, scope) });
-  }
-
-  /** The union of what was granted, what was asked for before, and `scope`. */
-  private widen(upstream: string, scope: string | undefined): string | undefined {
-    return unionScopes(this.tokens.get(upstream)?.scope, this.challenges.get(upstream)?.scope, scope);
+    this.stepUps.set(
+      upstream,
+      unionScopes(this.tokens.get(upstream)?.scope, this.stepUps.get(upstream), scope) ?? '',
+    );
   }
 
   /** Whether tokens are held for the upstream (they may still be expired or revoked). */
@@ -141,8 +145,10 @@ export class OAuthManager {
       onUnauthorized: async ({ response }) => {
         this.noteChallenge(config.name, response.headers.get('www-authenticate'));
         const current = this.tokens.get(config.name);
-        if (!current)
-          throw needsAuthError(config.name, 'the server requires authorization and no login is stored');
+        if (!current) {
+          const why = this.store.problem ? ` (${this.store.problem})` : '';
+          throw needsAuthError(config.name, `the server requires authorization and no login is stored${why}`);
+        }
         const used = sentWith.has(response) ? sentWith.get(response) : current.accessToken;
         // Sent with an older token (or none) while a newer one exists: the transport's retry uses it.
         if (used !== current.accessToken) return;
@@ -194,6 +200,7 @@ export class OAuthManager {
     this.configs.set(config.name, config);
     this.tokens.set(config.name, stored);
     this.challenges.delete(config.name);
+    this.stepUps.delete(config.name);
     this.retryDelays.delete(config.name);
     this.schedule(config.name);
     this.log.info({ upstream: config.name, issuer: discovery.issuer, scope: tokens.scope }, 'login stored');

@@ -167,6 +167,41 @@ describe('remote upstreams with OAuth', () => {
     await whoami(c);
   });
 
+  it('fails a call that needs more scope with the scope and the command, and the next login asks for it', async () => {
+    const as = await startAuthServer({ scopes: ['mcp:read', 'mcp:admin'] });
+    closers.push(() => as.close());
+    const rs = await startResourceServer({ auth: as, requiredScope: 'mcp:admin' });
+    closers.push(() => rs.close());
+    daemon = await startTestDaemon(tempDir(), [
+      httpUpstream('notes', rs.url, { oauth: { scopes: ['mcp:read'] } }),
+    ]);
+    await state('notes', 'needs_auth');
+    const base = daemonBase(daemon);
+    const first = await beginLogin(base, 'notes');
+    expect(new URL(first.authorizationUrl).searchParams.get('scope')).toBe('mcp:read');
+    expect((await fetch(await completeConsent(first.authorizationUrl))).status).toBe(200);
+    await state('notes', 'ready');
+
+    const c = await client();
+    const denied = await c.callTool({ name: 'notes__whoami', arguments: {} }).catch((e: Error) => e);
+    expect(denied).toBeInstanceOf(Error);
+    expect((denied as Error).message).toMatch(
+      /needs more permission \(scope "[^"]*mcp:admin[^"]*"\).*npm run auth -- notes/,
+    );
+
+    const second = await beginLogin(base, 'notes');
+    expect(new URL(second.authorizationUrl).searchParams.get('scope')?.split(' ').sort()).toEqual([
+      'mcp:admin',
+      'mcp:read',
+    ]);
+    expect((await fetch(await completeConsent(second.authorizationUrl))).status).toBe(200);
+    await waitFor(
+      async () => !(await c.callTool({ name: 'notes__whoami', arguments: {} })).isError,
+      'the call',
+    );
+    expect(JSON.parse(await whoami(c)).scope).toContain('mcp:admin');
+  });
+
   it('accepts a static bearer header, and says so clearly when the server rejects it', async () => {
     const rs = await startResourceServer({ staticToken: 's3cret' });
     closers.push(() => rs.close());

@@ -69,7 +69,10 @@ describe('TokenStore', () => {
     expect(modeOf(store.file)).toBe(0o600);
     // Only the state file remains: no temp file, no lock directory.
     expect(readdirSync(configDir)).toEqual([STATE_FILE_NAME]);
-    expect(JSON.parse(readFileSync(store.file, 'utf8'))).toEqual({ ...EMPTY, tokens: { notes: tokens('at-1') } });
+    expect(JSON.parse(readFileSync(store.file, 'utf8'))).toEqual({
+      ...EMPTY,
+      tokens: { notes: tokens('at-1') },
+    });
     expect(await new TokenStore(configDir, createSilentLogger()).read()).toEqual({
       ...EMPTY,
       tokens: { notes: tokens('at-1') },
