@@ -48,8 +48,8 @@ async function directClient(env = {}) {
   return client;
 }
 
-/** The fixture served over Streamable HTTP by its own process: the baseline for the HTTP hop itself. */
-async function directHttpClient() {
+/** The fixture served over Streamable HTTP (one session) by its own process. */
+async function httpFixture() {
   const child = spawn(process.execPath, [FAKE], {
     env: { ...process.env, FAKE_HTTP: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -57,6 +57,12 @@ async function directHttpClient() {
   const url = await new Promise((resolve) =>
     child.stdout.once('data', (chunk) => resolve(String(chunk).trim())),
   );
+  return { url, child };
+}
+
+/** A client of its own HTTP fixture: the baseline for the HTTP hop itself. */
+async function directHttpClient() {
+  const { url, child } = await httpFixture();
   const client = await bridgeClient(url);
   return {
     client,
@@ -140,13 +146,16 @@ async function main() {
     `mcp-bridge bench (${quick ? 'quick' : 'full'}), node ${process.version}, ${new Date().toISOString()}\n`,
   );
   const dir = tempDir();
+  // A remote (Streamable HTTP) upstream too, served by its own fixture process.
+  const remote = await httpFixture();
   const daemon = await startDaemon(dir, {
     fake: { command: process.execPath, args: [FAKE] },
     many: { command: process.execPath, args: [FAKE], env: { FAKE_TOOLS: '1992' } },
+    remote: { url: remote.url },
   });
   const manyDirect = await directClient({ FAKE_TOOLS: '1992' });
   try {
-    await waitReady(daemon.url, ['fake', 'many']);
+    await waitReady(daemon.url, ['fake', 'many', 'remote']);
     const direct = await directClient();
     const bridge = await bridgeClient(daemon.url);
     const idleRss = rssMiB(daemon.pid);
@@ -181,12 +190,27 @@ async function main() {
       h.push(await timed(() => viaHttp.client.callTool({ name: 'echo', arguments: { text: 'hi' } })));
       b2.push(await timed(() => bridge.callTool({ name: 'fake__echo', arguments: { text: 'hi' } })));
     }
-    await viaHttp.close();
     report(
       'small tools/call p50 vs direct HTTP',
       ms(median(h)),
       ms(median(b2)),
       `added ${ms(median(b2) - median(h))} (the bridge hop alone: HTTP in, stdio out)`,
+    );
+
+    // 1c. A remote upstream: direct HTTP to a fixture vs the bridge in front of another one.
+    const h2 = [];
+    const r = [];
+    for (let i = 0; i < 100; i++) await bridge.callTool({ name: 'remote__echo', arguments: { text: 'w' } });
+    for (let i = 0; i < N_SMALL; i++) {
+      h2.push(await timed(() => viaHttp.client.callTool({ name: 'echo', arguments: { text: 'hi' } })));
+      r.push(await timed(() => bridge.callTool({ name: 'remote__echo', arguments: { text: 'hi' } })));
+    }
+    await viaHttp.close();
+    report(
+      'remote HTTP upstream tools/call p50',
+      ms(median(h2)),
+      ms(median(r)),
+      `added ${ms(median(r) - median(h2))} (HTTP in, HTTP out)`,
     );
 
     // 2. Throughput with 8 concurrent sessions (direct: 8 concurrent callers on one connection).
@@ -273,6 +297,7 @@ async function main() {
   } finally {
     await manyDirect.close();
     await daemon.stop();
+    remote.child.kill();
   }
 
   // 5. Cold start to the first answered tools/list, from cache, with the upstream hanging.
