@@ -68,8 +68,15 @@ export class TokenStore {
     this.file = join(configDir, STATE_FILE_NAME);
   }
 
-  /** The current contents, without locking (writers replace the file atomically). */
-  async read(): Promise<OAuthState> {
+  /**
+   * The current contents, without locking (writers replace the file atomically). A corrupt file
+   * reads as empty and is recorded in `problem`; only a locked `update` moves it aside.
+   */
+  read(): Promise<OAuthState> {
+    return this.load(false);
+  }
+
+  private async load(locked: boolean): Promise<OAuthState> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -85,9 +92,13 @@ export class TokenStore {
     try {
       const parsed = StateFileSchema.safeParse(JSON.parse(text));
       if (parsed.success) return parsed.data;
-      why = z.prettifyError(parsed.error);
+      why = z.prettifyError(parsed.error).replace(/\s*\n\s*/g, ' ');
     } catch (error) {
       why = `not valid JSON (${errorMessage(error)})`;
+    }
+    if (!locked) {
+      this.problem = `the token file ${this.file} is corrupt (${why})`;
+      return emptyState();
     }
     const aside = await moveAside(this.file);
     if (aside === undefined) {
@@ -97,7 +108,7 @@ export class TokenStore {
         { details: { file: this.file } },
       );
     }
-    this.problem = `the token file was corrupt (${why.split('\n')[0]}); it was moved to ${aside}`;
+    this.problem = `the token file was corrupt (${why}); it was moved to ${aside}`;
     this.log.error(
       { file: this.file, movedTo: aside, err: why },
       'the token file is corrupt; moved it aside',
@@ -115,7 +126,7 @@ export class TokenStore {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const release = await this.lock();
     try {
-      const state = await this.read();
+      const state = await this.load(true);
       const { write, value } = await change(state);
       if (write) {
         await writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });

@@ -7,7 +7,19 @@ const OP_REF = /op:\/\/[^\s"'`]+/g;
 /** Runs `op read` for one reference and returns the secret. */
 export type OpReader = (reference: string) => Promise<string>;
 
-const resolved = new Map<string, string>();
+/** Reads in progress or done, so one reference costs one `op read` (one approval) per process. */
+const resolved = new Map<string, Promise<string>>();
+
+function readOnce(reference: string, read: OpReader): Promise<string> {
+  let secret = resolved.get(reference);
+  if (!secret) {
+    secret = read(reference);
+    resolved.set(reference, secret);
+    // A failed read is forgotten, so it is tried again after `op signin`.
+    secret.catch(() => resolved.delete(reference));
+  }
+  return secret;
+}
 
 /** Whether any header, env or oauth value of `config` holds an `op://` reference. */
 export function hasOpRefs(config: UpstreamConfig): boolean {
@@ -24,24 +36,23 @@ export async function resolveOpRefs(
 ): Promise<UpstreamConfig> {
   if (!hasOpRefs(config)) return config;
   const replace = async (value: string, where: string): Promise<string> => {
-    let out = value;
+    const secrets = new Map<string, string>();
     for (const reference of new Set(value.match(OP_REF) ?? [])) {
-      let secret = resolved.get(reference);
-      if (secret === undefined) {
-        try {
-          secret = await read(reference);
-        } catch (error) {
-          const message = errorMessage(error);
-          throw new BridgeError('SECRET_UNAVAILABLE', `mcpServers.${config.name}.${where}: ${message}`, {
+      try {
+        secrets.set(reference, await readOnce(reference, read));
+      } catch (error) {
+        throw new BridgeError(
+          'SECRET_UNAVAILABLE',
+          `mcpServers.${config.name}.${where}: ${errorMessage(error)}`,
+          {
             cause: error,
             details: { upstream: config.name, key: where },
-          });
-        }
-        resolved.set(reference, secret);
+          },
+        );
       }
-      out = out.split(reference).join(secret);
     }
-    return out;
+    // One pass: a secret is never searched for references itself, and "$" in it stays literal.
+    return value.replace(OP_REF, (reference) => secrets.get(reference) ?? reference);
   };
   const record = async (values: Readonly<Record<string, string>>, where: string) =>
     Object.fromEntries(

@@ -160,18 +160,26 @@ describe('TokenStore', () => {
       {
         what: 'valid JSON of the wrong shape',
         content: '{"version": 2, "authServers": {}, "clients": [], "tokens": {"notes": "at"}}\n',
-        problem: /Invalid input/, // zod's first issue line
+        problem: /Invalid input.*→ at version/, // zod's issues, on one line
       },
     ];
 
     for (const { what, content, problem } of corruptions) {
-      it(`is moved aside intact and reported when it holds ${what}, and reads as empty`, async () => {
+      it(`reads as empty and is reported when it holds ${what}; the next locked update moves it aside intact`, async () => {
         const configDir = tempDir();
         const store = new TokenStore(configDir, createSilentLogger());
         writeFileSync(store.file, content, { mode: 0o600 });
 
+        // An unlocked read (another process may be writing) reports the problem but moves nothing.
         expect(await store.read()).toEqual(EMPTY);
+        expect(readdirSync(configDir)).toEqual(['oauth-state.json']);
+        expect(store.problem).toMatch(/^the token file .* is corrupt \(/);
+        expect(store.problem).toMatch(problem);
 
+        await store.update(async (state) => {
+          expect(state).toEqual(EMPTY);
+          return { write: false, value: undefined };
+        });
         const entries = readdirSync(configDir);
         expect(entries).toHaveLength(1);
         expect(entries[0]).toMatch(/^oauth-state\.json\.corrupt-\d{13}$/);
