@@ -4,7 +4,7 @@ import { LoginFlows, loginTarget } from './auth/login.js';
 import { OAuthManager } from './auth/oauth-manager.js';
 import { TokenStore } from './auth/token-store.js';
 import { Catalog } from './catalog/catalog.js';
-import type { BridgeConfig, HttpUpstreamConfig } from './config/schema.js';
+import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from './config/schema.js';
 import { BridgeError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { createHttpApp } from './server/http.js';
@@ -42,7 +42,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await cache.load();
   const oauth = new OAuthManager(new TokenStore(config.configDir, logger), logger);
   const httpUpstreams = config.upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
-  await oauth.load(httpUpstreams);
+  await oauth.load(config.upstreams.filter(usesOAuth));
   const registry = new UpstreamRegistry({
     upstreams: config.upstreams,
     logger,
@@ -55,6 +55,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     onNeedsAuth: (name, error) => registry.get(name)?.requireAuth(error),
     onAuthorized: (name) => registry.get(name)?.retryNow(),
   });
+  // A login stored by another process (`mcp-bridge auth` that did not find this daemon) is picked up.
+  const reloadTimer = setInterval(() => {
+    for (const snapshot of registry.snapshots()) {
+      if (snapshot.state !== 'needs_auth') continue;
+      oauth.reload(snapshot.name).then(
+        (found) => found && registry.get(snapshot.name)?.retryNow(),
+        (error: unknown) => logger.debug({ err: errorMessage(error) }, 'could not re-read the token file'),
+      );
+    }
+  }, 10_000);
+  reloadTimer.unref();
   const flows = new LoginFlows(oauth, logger);
   let redirectPort = config.port;
   const catalog = new Catalog(registry);
@@ -97,6 +108,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await sessions.closeAll();
         server.closeAllConnections();
+        clearInterval(reloadTimer);
         await registry.stop();
         oauth.close();
         await stopped;

@@ -1,5 +1,5 @@
 import { resolveOpRefs } from '../config/op-refs.js';
-import type { HttpUpstreamConfig, UpstreamConfig } from '../config/schema.js';
+import { type HttpUpstreamConfig, type UpstreamConfig, usesOAuth } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -17,7 +17,7 @@ import { type OAuthManager, unionScopes } from './oauth-manager.js';
 const LOGIN_TTL_MS = 10 * 60_000;
 
 export type LoginStatus =
-  | { readonly status: 'pending'; readonly upstream: string }
+  | { readonly status: 'pending' | 'exchanging'; readonly upstream: string }
   | { readonly status: 'done'; readonly upstream: string; readonly scope?: string | undefined }
   | { readonly status: 'failed'; readonly upstream: string; readonly error: string };
 
@@ -90,6 +90,8 @@ export class LoginFlows {
       );
     }
     const upstream = flow.config.name;
+    // Claimed before the first await: a reloaded or prefetched callback must not spend the code twice.
+    flow.status = { status: 'exchanging', upstream };
     try {
       const tokens = await exchangeCode({
         authServer: flow.discovery.authServer,
@@ -132,8 +134,7 @@ export function loginTarget(
 ): HttpUpstreamConfig | BridgeError {
   const config = httpUpstreams.find((u) => u.name === name);
   if (config) {
-    const staticAuth = Object.keys(config.headers).some((h) => h.toLowerCase() === 'authorization');
-    if (!staticAuth) return config;
+    if (usesOAuth(config)) return config;
     return new BridgeError(
       'USAGE',
       `upstream "${name}" uses a configured Authorization header; it has no OAuth login`,

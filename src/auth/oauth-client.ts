@@ -528,9 +528,11 @@ export class RefreshError extends Error {
   readonly permanent: boolean;
 
   constructor(cause: unknown, issuer: string) {
+    // A 401 challenge from the token endpoint means the client itself was rejected (RFC 6749 §5.2).
     const permanent =
-      cause instanceof oauth.ResponseBodyError &&
-      ['invalid_grant', 'invalid_client', 'unauthorized_client'].includes(cause.error);
+      cause instanceof oauth.WWWAuthenticateChallengeError ||
+      (cause instanceof oauth.ResponseBodyError &&
+        ['invalid_grant', 'invalid_client', 'unauthorized_client'].includes(cause.error));
     super(`refresh at ${issuer} failed: ${describeOAuthError(cause)}`, { cause });
     this.permanent = permanent;
   }
@@ -555,6 +557,9 @@ function toTokenSet(response: oauth.TokenEndpointResponse, sentAt: number): Toke
 export function describeOAuthError(error: unknown): string {
   if (error instanceof oauth.ResponseBodyError) {
     return `${error.error}${error.error_description ? ` (${error.error_description})` : ''} [HTTP ${error.status}]`;
+  }
+  if (error instanceof oauth.WWWAuthenticateChallengeError) {
+    return `the authorization server rejected the client (HTTP ${error.status}); it may have been deleted`;
   }
   if (error instanceof Error && error.name === 'TimeoutError')
     return `no answer within ${HTTP_TIMEOUT_MS / 1000} s`;

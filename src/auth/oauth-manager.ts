@@ -34,6 +34,7 @@ const MAX_LEAD_MS = 60_000;
 const MIN_LEAD_MS = 500;
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The command that fixes a missing or dead grant, for every error and for /status. */
 export function loginCommand(upstream: string): string {
@@ -62,6 +63,8 @@ export class OAuthManager {
   private readonly refreshing = new Map<string, Promise<StoredTokens>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly retryDelays = new Map<string, number>();
+  /** Tokens a refresh obtained but could not write yet, with the refresh token they replace. */
+  private readonly unwritten = new Map<string, { replaces: string; tokens: StoredTokens }>();
   /** The last 401 challenge of each upstream (its scope is requested at the next login). */
   private readonly challenges = new Map<string, Challenge>();
   /** Scopes to add at the next login (step-up after a 403 `insufficient_scope`). */
@@ -186,7 +189,8 @@ export class OAuthManager {
     await this.store.update(async (state) => {
       state.authServers[discovery.issuer] = plainMetadata(discovery.authServer);
       if (client.registration) {
-        state.clients[discovery.issuer] = {
+        state.clients[clientKey(discovery.issuer, client.client.client_id)] = {
+          issuer: discovery.issuer,
           clientId: client.client.client_id,
           ...(client.registration.clientSecret ? { clientSecret: client.registration.clientSecret } : {}),
           redirectUris: [redirectUri],
@@ -209,8 +213,23 @@ export class OAuthManager {
 
   /** A dynamically registered client for the issuer that allows this redirect URI, if one is stored. */
   async registeredClient(issuer: string, redirectUri: string) {
-    const client = (await this.store.read()).clients[issuer];
-    return client?.redirectUris.includes(redirectUri) ? client : undefined;
+    const clients = Object.values((await this.store.read()).clients);
+    return clients.find((c) => c.issuer === issuer && c.redirectUris.includes(redirectUri));
+  }
+
+  /**
+   * Picks up a login stored by another process (e.g. `mcp-bridge auth` run while this daemon was
+   * not reachable). Resolves true when new tokens were found.
+   */
+  async reload(upstream: string): Promise<boolean> {
+    const config = this.configs.get(upstream);
+    if (!config) return false;
+    const stored = usable((await this.store.read()).tokens[upstream], config);
+    if (!stored || stored.accessToken === this.tokens.get(upstream)?.accessToken) return false;
+    this.tokens.set(upstream, stored);
+    this.schedule(upstream);
+    this.log.info({ upstream }, 'picked up a login stored by another process');
+    return true;
   }
 
   close(): void {
@@ -224,6 +243,10 @@ export class OAuthManager {
     const current = this.tokens.get(upstream);
     if (!current) return undefined;
     if (!current.refreshToken || Date.now() < refreshAt(current)) return current;
+    // A refresh already failed and a retry is scheduled: use the token while it lasts.
+    if (this.retryDelays.has(upstream) && current.expiresAt !== undefined && Date.now() < current.expiresAt) {
+      return current;
+    }
     try {
       return await this.refresh(upstream, current.accessToken);
     } catch (error) {
@@ -254,6 +277,20 @@ export class OAuthManager {
   }
 
   private async refreshLocked(upstream: string, seenAccessToken: string | undefined): Promise<StoredTokens> {
+    try {
+      return await this.refreshOnce(upstream, seenAccessToken);
+    } catch (error) {
+      if (isBridgeError(error, 'NEEDS_AUTH')) throw error;
+      // Network, 5xx, lock, read or write failures: keep what we have and try again later.
+      this.log.warn({ upstream, err: errorMessage(error) }, 'token refresh failed; keeping the old tokens');
+      this.scheduleRetry(upstream);
+      throw new BridgeError('OAUTH_TOKEN_FAILED', `upstream "${upstream}": ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async refreshOnce(upstream: string, seenAccessToken: string | undefined): Promise<StoredTokens> {
     const configured = this.configs.get(upstream);
     if (!configured) throw new BridgeError('INTERNAL', `no OAuth config for upstream "${upstream}"`);
     const config = (await resolveOpRefs(configured)) as HttpUpstreamConfig;
@@ -265,6 +302,12 @@ export class OAuthManager {
       }
       if (stored.accessToken !== seenAccessToken && Date.now() < refreshAt(stored)) {
         return { write: false, value: { tokens: stored } };
+      }
+      // A refresh succeeded but its write failed: the file still has the spent refresh token.
+      const unwritten = this.unwritten.get(upstream);
+      if (unwritten && unwritten.replaces === stored.refreshToken) {
+        state.tokens[upstream] = unwritten.tokens;
+        return { write: true, value: { tokens: unwritten.tokens } };
       }
       const authServer = state.authServers[stored.issuer] as AuthorizationServer | undefined;
       if (!authServer?.token_endpoint) {
@@ -302,8 +345,10 @@ export class OAuthManager {
         obtainedAt: Date.now(),
       };
       state.tokens[upstream] = next;
+      this.unwritten.set(upstream, { replaces: stored.refreshToken, tokens: next });
       return { write: true, value: { tokens: next } };
     });
+    this.unwritten.delete(upstream);
     if ('tokens' in outcome) {
       this.tokens.set(upstream, outcome.tokens);
       this.retryDelays.delete(upstream);
@@ -319,11 +364,7 @@ export class OAuthManager {
       this.events.onNeedsAuth(upstream, error);
       throw error;
     }
-    this.log.warn({ upstream, err: errorMessage(error) }, 'token refresh failed; keeping the old tokens');
-    this.scheduleRetry(upstream);
-    throw new BridgeError('OAUTH_TOKEN_FAILED', `upstream "${upstream}": ${errorMessage(error)}`, {
-      cause: error,
-    });
+    throw error;
   }
 
   private async clientFor(
@@ -332,7 +373,7 @@ export class OAuthManager {
     state: OAuthState,
     authServer: AuthorizationServer,
   ): Promise<ResolvedClient> {
-    const registered = state.clients[stored.issuer];
+    const registered = state.clients[clientKey(stored.issuer, stored.clientId)];
     const fromConfig = config.oauth.clientId === stored.clientId;
     return resolveClient(
       { resource: stored.resource, issuer: stored.issuer, authServer },
@@ -351,7 +392,7 @@ export class OAuthManager {
     this.cancelTimer(upstream);
     const tokens = this.tokens.get(upstream);
     if (this.closed || !tokens?.refreshToken || tokens.expiresAt === undefined) return;
-    this.arm(upstream, Math.max(0, refreshAt(tokens) - Date.now()));
+    this.arm(upstream, refreshAt(tokens) - Date.now());
   }
 
   private scheduleRetry(upstream: string): void {
@@ -363,13 +404,21 @@ export class OAuthManager {
   private arm(upstream: string, delayMs: number): void {
     this.cancelTimer(upstream);
     if (this.closed) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(upstream);
-      const tokens = this.tokens.get(upstream);
-      if (!tokens) return;
-      // Errors are logged and handled (retry or needs_auth) inside refresh.
-      this.refresh(upstream, tokens.accessToken).catch(() => {});
-    }, delayMs);
+    // setTimeout fires at once for delays past 2^31-1 ms (~24.8 days): long-lived tokens re-arm.
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(upstream);
+        const tokens = this.tokens.get(upstream);
+        if (!tokens) return;
+        if (!this.retryDelays.has(upstream) && Date.now() < refreshAt(tokens) - 50) {
+          this.schedule(upstream);
+          return;
+        }
+        // Errors are logged and handled (retry or needs_auth) inside refresh.
+        this.refresh(upstream, tokens.accessToken).catch(() => {});
+      },
+      Math.min(Math.max(0, delayMs), MAX_TIMER_MS),
+    );
     timer.unref();
     this.timers.set(upstream, timer);
   }
@@ -391,12 +440,21 @@ function usable(tokens: StoredTokens | undefined, config: HttpUpstreamConfig): S
   return tokens && tokens.serverUrl === config.url ? tokens : undefined;
 }
 
-/** When to refresh: a quarter of the lifetime before expiry, at most a minute, at least half a second. */
+/**
+ * When to refresh: a quarter of the lifetime before expiry (at most a minute, at least half a
+ * second), but never sooner than half the lifetime (and half a second) after the tokens were
+ * obtained, so a server handing out tokens that live less than a round trip cannot cause a loop.
+ */
 function refreshAt(tokens: StoredTokens): number {
   if (tokens.expiresAt === undefined) return Number.POSITIVE_INFINITY;
   const lifetime = Math.max(0, tokens.expiresAt - tokens.obtainedAt);
   const lead = Math.min(MAX_LEAD_MS, Math.max(MIN_LEAD_MS, lifetime / 4));
-  return tokens.expiresAt - lead;
+  return Math.max(tokens.expiresAt - lead, tokens.obtainedAt + Math.max(lifetime / 2, MIN_LEAD_MS));
+}
+
+/** Registrations are per authorization server and client (RFC 6749 §2.2). */
+function clientKey(issuer: string, clientId: string): string {
+  return `${issuer} ${clientId}`;
 }
 
 export function unionScopes(...scopes: (string | undefined)[]): string | undefined {

@@ -8,6 +8,7 @@ import { moveAside } from '../store/move-aside.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 
 const ClientSchema = z.looseObject({
+  issuer: z.string().optional(),
   clientId: z.string(),
   clientSecret: z.string().optional(),
   redirectUris: z.array(z.string()),
@@ -94,7 +95,8 @@ export class TokenStore {
       if (parsed.success) return parsed.data;
       why = z.prettifyError(parsed.error).replace(/\s*\n\s*/g, ' ');
     } catch (error) {
-      why = `not valid JSON (${errorMessage(error)})`;
+      // JSON.parse quotes the text around the error, which may be part of a token: not repeated here.
+      why = error instanceof SyntaxError ? 'not valid JSON' : `unreadable (${errorMessage(error)})`;
     }
     if (!locked) {
       this.problem = `the token file ${this.file} is corrupt (${why})`;
@@ -145,8 +147,9 @@ export class TokenStore {
       return await lockfile.lock(this.file, {
         realpath: false,
         // A holder that died (kill -9) leaves the lock behind; it is taken over once its mtime is stale.
-        stale: 5_000,
-        update: 1_000,
+        // Longer than any token request (15 s), so a live holder is never taken over.
+        stale: 20_000,
+        update: 2_000,
         retries: { retries: 120, factor: 1.2, minTimeout: 20, maxTimeout: 500 },
         onCompromised: (error) =>
           this.log.warn(

@@ -5,7 +5,7 @@ import { LoginFlows, type LoginStatus, loginTarget } from '../auth/login.js';
 import { OAuthManager } from '../auth/oauth-manager.js';
 import { TokenStore } from '../auth/token-store.js';
 import { loadConfig } from '../config/load.js';
-import type { BridgeConfig, HttpUpstreamConfig } from '../config/schema.js';
+import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { createSilentLogger } from '../log.js';
 import { hostGuard } from '../server/guards.js';
@@ -114,7 +114,7 @@ async function namesWithoutTokens(
 ): Promise<string[]> {
   const state = await new TokenStore(config.configDir, createSilentLogger()).read();
   return upstreams
-    .filter((u) => !Object.keys(u.headers).some((h) => h.toLowerCase() === 'authorization'))
+    .filter(usesOAuth)
     .filter((u) => state.tokens[u.name]?.serverUrl !== u.url)
     .map((u) => u.name);
 }
@@ -235,7 +235,7 @@ async function waitForLogin(timeoutMs: number, poll: () => Promise<LoginStatus>)
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const status = await poll();
-    if (status.status !== 'pending') return status;
+    if (status.status === 'done' || status.status === 'failed') return status;
     await sleep(POLL_MS);
   }
   throw new BridgeError(

@@ -143,6 +143,13 @@ export interface OAuthSettings {
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
 
+/** A remote upstream logs in with OAuth unless its config sets an Authorization header itself. */
+export function usesOAuth(config: UpstreamConfig): config is HttpUpstreamConfig {
+  return (
+    config.kind === 'http' && !Object.keys(config.headers).some((h) => h.toLowerCase() === 'authorization')
+  );
+}
+
 /** The resolved configuration of a daemon: file, environment and defaults merged. */
 export interface BridgeConfig {
   /** The config file that was (or would have been) read. */

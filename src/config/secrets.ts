@@ -49,9 +49,23 @@ export function redactArgs(args: readonly string[]): string[] {
   });
 }
 
+/** A URL for the log: no user info and no query (either may carry a key). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const hidden = u.username || u.password || u.search;
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    return hidden ? `${u.href} [query/credentials hidden]` : u.href;
+  } catch {
+    return '[invalid url]';
+  }
+}
+
 /** What an upstream runs, for the log: secret-looking env values and flag values, and all header values, hidden. */
 export function redactUpstreamConfig(config: UpstreamConfig): Record<string, unknown> {
-  if (config.kind === 'http') return { url: config.url, headers: Object.keys(config.headers) };
+  if (config.kind === 'http') return { url: redactUrl(config.url), headers: Object.keys(config.headers) };
   return {
     command: config.command,
     args: redactArgs(config.args),

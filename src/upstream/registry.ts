@@ -1,6 +1,6 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import type { OAuthManager } from '../auth/oauth-manager.js';
-import type { UpstreamConfig } from '../config/schema.js';
+import { type UpstreamConfig, usesOAuth } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { CatalogCache } from './catalog-cache.js';
 import { HttpUpstreamTransport } from './http-transport.js';
@@ -117,8 +117,7 @@ export function defaultTransportFactory(deps: {
       });
     }
     // A configured Authorization header is the whole story: no OAuth on top of a static key.
-    const staticAuth = Object.keys(config.headers).some((h) => h.toLowerCase() === 'authorization');
-    const oauth = staticAuth ? undefined : deps.oauth;
+    const oauth = usesOAuth(config) ? deps.oauth : undefined;
     return new HttpUpstreamTransport({
       config,
       auth: oauth?.provider(config),

@@ -106,7 +106,7 @@ export function authError(name: string, error: unknown): BridgeError | undefined
   if (error instanceof SdkHttpError && (error.status === 401 || error.status === 403)) {
     return new BridgeError(
       'AUTH_REJECTED',
-      `upstream "${name}" refused the request (HTTP ${error.status}); check the Authorization header configured for it`,
+      `upstream "${name}" refused the request (HTTP ${error.status}): its credentials do not allow it; check the Authorization header configured for it, or log in again with \`npm run auth -- ${name}\``,
       { cause: error, details: { upstream: name, status: error.status } },
     );
   }
@@ -155,6 +155,10 @@ export function startError(
   const known = findBridgeError(error);
   if (known) return known;
   const auth = authError(name, error);
+  // Without the scope to even list tools, the upstream cannot start: a login with more scope can fix it.
+  if (isBridgeError(auth, 'INSUFFICIENT_SCOPE')) {
+    return new BridgeError('NEEDS_AUTH', auth.message, { cause: error, details: auth.details });
+  }
   if (auth) return auth;
   if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
     return closedError(name, 'during start-up', lastExit, lastStderrLine);

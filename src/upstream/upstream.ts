@@ -122,6 +122,7 @@ export class Upstream {
   private endReason: { generation: number; error?: BridgeError } | undefined;
   /** The auth error that ended a connection: calls cut off by that close report it instead. */
   private authEnded: { generation: number; error: BridgeError } | undefined;
+  private wakeRequested = false;
   /** Wakes a `failed` or `needs_auth` upstream (after a login). */
   private wake: () => void = () => {};
 
@@ -191,6 +192,7 @@ export class Upstream {
    * connecting at once. Does nothing in other states.
    */
   retryNow(): void {
+    this.wakeRequested = true;
     this.wake();
   }
 
@@ -330,11 +332,14 @@ export class Upstream {
           this.log.error({ err: errorMessage(error) }, 'upstream failed; not retrying');
           this.update({ state: 'failed', lastError: errorInfo(error), pid: undefined });
         }
-        // Until a login (or a stop) wakes it.
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
+        // Until a login (or a stop) wakes it; a wake-up that came while failing is not lost.
+        if (!this.wakeRequested) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
+        }
         this.wake = () => {};
+        this.wakeRequested = false;
       }
     }
   }

@@ -134,7 +134,7 @@ describe('OAuth through the real CLI', () => {
     );
     await callWhoami(second);
     expect(as.counts.invalidGrant).toBe(0);
-  });
+  }, 90_000);
 });
 
 function freePort(): Promise<number> {

@@ -117,6 +117,32 @@ describe('remote upstreams with OAuth', () => {
     expect(rs.counts.unauthorized).toBe(unauthorized);
   });
 
+  it('never refreshes in a loop, whether tokens live for 30 days or for one second', async () => {
+    const { as } = await loggedIn({ ttl: 30 * 24 * 3600 });
+    await whoami(await client());
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(as.counts.refreshToken).toBe(0);
+
+    as.setAccessTokenTtl(1);
+    await daemon!.oauth.refresh('notes', undefined).catch(() => {});
+    const before = as.counts.refreshToken;
+    await new Promise((r) => setTimeout(r, 2000));
+    // At most one refresh per half lifetime (0.5 s), not one per event-loop turn.
+    expect(as.counts.refreshToken - before).toBeLessThanOrEqual(6);
+  });
+
+  it('exchanges the code once when the browser delivers the callback twice at the same time', async () => {
+    const { as, rs } = await servers();
+    daemon = await startTestDaemon(tempDir(), [httpUpstream('notes', rs.url)]);
+    await state('notes', 'needs_auth');
+    const { authorizationUrl } = await beginLogin(daemonBase(daemon), 'notes');
+    const callback = await completeConsent(authorizationUrl);
+    const statuses = (await Promise.all([fetch(callback), fetch(callback)])).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 400]);
+    expect(as.counts.authorizationCode).toBe(1);
+    await state('notes', 'ready');
+  });
+
   it('survives 20 rapid refresh-token rotations (reuse would revoke the grant)', async () => {
     const { as, dir } = await loggedIn();
     const seen = new Set<string>();
