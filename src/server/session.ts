@@ -143,10 +143,12 @@ export class SessionManager {
       const progressToken = ctx.mcpReq._meta?.progressToken;
       // Progress goes out in order and before the result: the response closes the request's stream.
       let relayed = Promise.resolve();
+      let anyProgress = false;
       const onprogress =
         progressToken === undefined
           ? undefined
           : (progress: { progress: number; total?: number; message?: string }) => {
+              anyProgress = true;
               relayed = relayed
                 .then(() =>
                   ctx.mcpReq.notify({
@@ -159,6 +161,9 @@ export class SessionManager {
       try {
         const result = await catalog.callTool(request.params, { signal: ctx.mcpReq.signal, onprogress });
         await relayed;
+        // SDK clients drop a progress notification read in the same chunk as the result (they
+        // settle responses before notification handlers run): let the last one go out first.
+        if (anyProgress) await new Promise((resolve) => setImmediate(resolve));
         return result as never;
       } catch (error) {
         throw toProtocolError(error);

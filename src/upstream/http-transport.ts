@@ -14,6 +14,7 @@ import {
 import type { HttpUpstreamConfig } from '../config/schema.js';
 import { BridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { deliverInOrder } from './deliver.js';
 
 export interface HttpTransportOptions {
   readonly config: HttpUpstreamConfig;
@@ -143,7 +144,7 @@ export class HttpUpstreamTransport implements Transport {
     transport.onclose = () => this.onclose?.();
     transport.onerror = (error) => this.onerror?.(error);
     transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) =>
-      this.onmessage?.(message, extra);
+      deliverInOrder(message, (m) => this.onmessage?.(m, extra));
     return transport;
   }
 }

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
 import { BridgeError, errorMessage } from '../errors.js';
+import { deliverInOrder } from './deliver.js';
 
 export interface ExitInfo {
   /** Exit code, or null when the child was killed by a signal. */
@@ -243,11 +244,13 @@ export class StdioTransport implements Transport {
       this.options.onGarbage?.(line);
       return;
     }
-    try {
-      this.onmessage?.(message as JSONRPCMessage);
-    } catch (error) {
-      this.onerror?.(error instanceof Error ? error : new Error(String(error)));
-    }
+    deliverInOrder(message as JSONRPCMessage, (m) => {
+      try {
+        this.onmessage?.(m);
+      } catch (error) {
+        this.onerror?.(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
   }
 
   private notifyClosed(): void {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
@@ -75,6 +76,29 @@ describe('upstream lifecycle', () => {
     const result = await c.callTool({ name: 'victim__echo', arguments: { text: 'back' } });
     expect(result.content).toEqual([{ type: 'text', text: 'back' }]);
     await waitFor(() => changes > 0, 'tools/list_changed after recovery');
+  });
+
+  it('relays every progress notification even when the upstream writes them in one chunk with the result', async () => {
+    const burst = fileURLToPath(new URL('../fixtures/burst-server.mjs', import.meta.url));
+    daemon = await startTestDaemon(tempDir(), [
+      {
+        kind: 'stdio',
+        name: 'burst',
+        command: process.execPath,
+        args: [burst],
+        env: {},
+        callTimeoutMs: 10_000,
+      },
+    ]);
+    await waitFor(() => daemon?.registry.get('burst')?.snapshot().state === 'ready', 'burst ready');
+    for (let i = 0; i < 20; i++) {
+      const progress: number[] = [];
+      const result = await daemon.registry
+        .get('burst')!
+        .callTool({ name: 'burst', arguments: {} }, { onprogress: (p) => progress.push(p.progress) });
+      expect(result.content).toEqual([{ type: 'text', text: 'done' }]);
+      expect(progress).toEqual([1, 2, 3]);
+    }
   });
 
   it('marks a command that does not exist as failed at once, with one attempt and a clear error', async () => {
