@@ -44,3 +44,22 @@ Options:
 
 Exit codes: 0 logged in, 1 a login failed, 2 bad config or usage.
 `;
+
+export const STDIO_HELP = `Usage: mcp-bridge stdio [--start-daemon] [--wait SECONDS] [--url URL] [--config PATH]
+       mcp-bridge stdio --print-config
+
+The stdio shim for clients that only speak stdio (Claude Desktop): forwards every JSON-RPC
+message between stdin/stdout and the daemon at http://127.0.0.1:8769/mcp. A daemon restart
+is hidden: the shim opens a new session, repeats requests that only read, and answers a
+tool call that may already have run with an error saying so. stdout carries JSON-RPC only;
+messages for people go to stderr.
+
+Options:
+  --print-config      print the Claude Desktop config entry for this installation
+  --start-daemon      start the daemon in the background if nothing answers
+  --wait SECONDS      how long requests wait for an unreachable daemon (default 30)
+  --url URL           the daemon's MCP endpoint (default: from MCP_BRIDGE_PORT/HOST/MCP_PATH,
+                      else the config file, else http://127.0.0.1:8769/mcp)
+  -c, --config PATH   config file (for the endpoint, and passed on by --start-daemon)
+  -h, --help          show this help
+`;

@@ -1,6 +1,6 @@
 import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
-import { AUTH_HELP, START_HELP, STATUS_HELP } from './help.js';
+import { AUTH_HELP, START_HELP, STATUS_HELP, STDIO_HELP } from './help.js';
 
 const MAIN_HELP = `mcp-bridge ${VERSION}: one MCP endpoint for all your MCP servers
 
@@ -10,6 +10,7 @@ Commands:
   start     run the daemon on http://127.0.0.1:8769/mcp (the default command)
   status    show the running daemon's upstreams
   auth      log in to remote (OAuth) upstreams, once per server
+  stdio     the stdio shim for Claude Desktop (forwards to the daemon)
   help      show help for a command
 
 Options:
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   start: { help: START_HELP, run: async (argv) => (await import('./start.js')).runStart(argv) },
   status: { help: STATUS_HELP, run: async (argv) => (await import('./status.js')).runStatus(argv) },
   auth: { help: AUTH_HELP, run: async (argv) => (await import('./auth.js')).runAuth(argv) },
+  stdio: { help: STDIO_HELP, run: async (argv) => (await import('./stdio.js')).runStdio(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */

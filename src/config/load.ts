@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { BridgeError, errorMessage } from '../errors.js';
-import { defaultConfigDir, defaultLogPath } from './paths.js';
+import { defaultLogPath, resolveConfigDir, resolveConfigFile } from './paths.js';
 import {
   type BridgeConfig,
   ConfigFileSchema,
@@ -24,17 +24,6 @@ export interface LoadConfigOptions {
 }
 
 /** Where the config file is looked for, and whether the user named it explicitly. */
-export function resolveConfigFile(options: LoadConfigOptions = {}): { file: string; explicit: boolean } {
-  const env = options.env ?? process.env;
-  const named = options.configPath ?? env.MCP_BRIDGE_CONFIG;
-  if (named) return { file: resolve(named), explicit: true };
-  return { file: join(resolveConfigDir(env), 'config.json'), explicit: false };
-}
-
-export function resolveConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.MCP_BRIDGE_CONFIG_DIR || defaultConfigDir(env));
-}
-
 /**
  * Reads, validates and merges the config file with the `MCP_BRIDGE_*` environment variables
  * (environment wins over the file, the file over defaults). Throws a BridgeError whose message

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** Where the bridge keeps config.json, oauth-state.json and tools-cache.json. */
 export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env, platform = process.platform): string {
@@ -12,4 +12,18 @@ export function defaultLogPath(env: NodeJS.ProcessEnv = process.env, platform = 
   if (platform === 'darwin') return join(homedir(), 'Library', 'Logs', 'mcp-bridge.log');
   if (platform === 'win32' && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, 'mcp-bridge', 'mcp-bridge.log');
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'mcp-bridge', 'mcp-bridge.log');
+}
+
+/** The config file: `--config`, else MCP_BRIDGE_CONFIG, else config.json in the config dir. */
+export function resolveConfigFile(
+  options: { configPath?: string | undefined; env?: NodeJS.ProcessEnv } = {},
+): { file: string; explicit: boolean } {
+  const env = options.env ?? process.env;
+  const named = options.configPath ?? env.MCP_BRIDGE_CONFIG;
+  if (named) return { file: resolve(named), explicit: true };
+  return { file: join(resolveConfigDir(env), 'config.json'), explicit: false };
+}
+
+export function resolveConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.MCP_BRIDGE_CONFIG_DIR || defaultConfigDir(env));
 }

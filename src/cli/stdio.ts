@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defaultLogPath, resolveConfigFile } from '../config/paths.js';
+import { BridgeError } from '../errors.js';
+import { StdioProxy } from '../shim/stdio-proxy.js';
+import { VERSION } from '../version.js';
+import { parseCommandArgs } from './args.js';
+
+const BIN = fileURLToPath(new URL('../../bin/mcp-bridge.js', import.meta.url));
+const DEFAULT_WAIT_S = 30;
+
+/**
+ * `mcp-bridge stdio`: what Claude Desktop spawns. Only JSON-RPC goes to stdout; everything else to
+ * stderr, which Claude Desktop keeps in its MCP log. Loads neither the daemon nor the SDK.
+ */
+export async function runStdio(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('stdio', argv, {
+    url: { type: 'string' },
+    wait: { type: 'string' },
+    'start-daemon': { type: 'boolean' },
+    'print-config': { type: 'boolean' },
+    config: { type: 'string', short: 'c' },
+  });
+  if (values['print-config']) {
+    const snippet = { mcpServers: { bridge: { command: process.execPath, args: [BIN, 'stdio'] } } };
+    process.stdout.write(`${JSON.stringify(snippet, null, 2)}\n`);
+    return 0;
+  }
+  const waitS = values.wait === undefined ? DEFAULT_WAIT_S : Number(values.wait);
+  if (!Number.isFinite(waitS) || waitS < 0) {
+    throw new BridgeError('USAGE', `stdio: --wait must be a number of seconds, got "${values.wait}"`);
+  }
+  const url = values.url ?? daemonUrl(values.config);
+  const log = (line: string) => process.stderr.write(`mcp-bridge stdio: ${line}\n`);
+  const proxy = new StdioProxy({
+    url,
+    waitMs: waitS * 1000,
+    input: process.stdin,
+    output: process.stdout,
+    log,
+    version: VERSION,
+    startDaemon: values['start-daemon'] ? () => startDaemon(values.config, log) : undefined,
+  });
+  return proxy.run();
+}
+
+/**
+ * The daemon's endpoint from MCP_BRIDGE_* variables, else the config file's port, host and mcpPath
+ * (read as plain JSON: the shim does not validate the config, the daemon does), else the defaults.
+ */
+function daemonUrl(configPath: string | undefined): string {
+  const env = process.env;
+  let file: Record<string, unknown> = {};
+  try {
+    const parsed = JSON.parse(readFileSync(resolveConfigFile({ configPath, env }).file, 'utf8')) as unknown;
+    if (typeof parsed === 'object' && parsed !== null) file = parsed as Record<string, unknown>;
+  } catch {
+    // No (or a broken) config: the daemon will report it; the defaults are right for most people.
+  }
+  const pick = (name: string, key: string, fallback: string) =>
+    env[name] ||
+    (typeof file[key] === 'string' || typeof file[key] === 'number' ? String(file[key]) : fallback);
+  let host = pick('MCP_BRIDGE_HOST', 'host', '127.0.0.1');
+  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';
+  const port = pick('MCP_BRIDGE_PORT', 'port', '8769');
+  const path = pick('MCP_BRIDGE_MCP_PATH', 'mcpPath', '/mcp');
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+}
+
+/**
+ * Starts `mcp-bridge start` in the background. Several shims may do this at once: the daemons race
+ * for the port, one wins, the others exit with PORT_IN_USE.
+ */
+async function startDaemon(configPath: string | undefined, log: (line: string) => void): Promise<void> {
+  const args = [BIN, 'start', ...(configPath ? ['--config', configPath] : [])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore', env: process.env });
+  child.unref();
+  log(
+    `no daemon answered; started one in the background (pid ${child.pid}); its log: ${process.env.MCP_BRIDGE_LOG_PATH || defaultLogPath()}`,
+  );
+}

@@ -1,0 +1,425 @@
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createParser } from 'eventsource-parser';
+
+/**
+ * The stdio shim: every JSON-RPC line from stdin goes to the daemon's Streamable HTTP endpoint, every
+ * message from the daemon goes to stdout as one line. It hides daemon restarts: a lost session or a
+ * refused connection leads to a new session with the client's own `initialize` parameters, requests
+ * that are safe to repeat are repeated, and a call that may already have run gets an error instead.
+ * Deliberately free of the SDK and the daemon's modules, so it starts fast and stays small.
+ */
+
+type Id = string | number;
+interface Message {
+  jsonrpc: '2.0';
+  id?: Id;
+  method?: string;
+  params?: Record<string, unknown>;
+  result?: Record<string, unknown>;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+export interface ShimOptions {
+  /** The daemon's MCP endpoint. */
+  readonly url: string;
+  /** How long a request waits for an unreachable daemon before it fails. */
+  readonly waitMs: number;
+  readonly input: Readable;
+  readonly output: Writable;
+  /** One line for the person reading Claude Desktop's MCP log (stderr). */
+  readonly log: (line: string) => void;
+  readonly version: string;
+  /** Starts the daemon when nothing answers (with --start-daemon). */
+  readonly startDaemon?: (() => Promise<void>) | undefined;
+}
+
+/** Methods that only read: repeating them after a restart changes nothing. */
+const SAFE_TO_REPEAT =
+  /^(ping|tools\/list|resources\/list|resources\/templates\/list|resources\/read|prompts\/list|prompts\/get|completion\/complete|logging\/setLevel)$/;
+const RESTARTED = -32002;
+const UNREACHABLE = -32003;
+
+class Unreachable extends Error {}
+/** The request never reached the daemon (refused, or the daemon did not know the session). */
+class NotDelivered extends Error {}
+
+export class StdioProxy {
+  private sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private initializeParams: Record<string, unknown> | undefined;
+  private initialized = false;
+  private reconnecting: Promise<void> | undefined;
+  private stream: AbortController | undefined;
+  private closing = false;
+  private reinitCount = 0;
+
+  constructor(private readonly options: ShimOptions) {}
+
+  /** Runs until stdin ends; resolves with the exit code. */
+  async run(): Promise<number> {
+    const lines = createInterface({ input: this.options.input, crlfDelay: Number.POSITIVE_INFINITY });
+    const pending = new Set<Promise<void>>();
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      let message: Message;
+      try {
+        message = JSON.parse(line) as Message;
+      } catch {
+        this.write({
+          jsonrpc: '2.0',
+          id: null as unknown as Id,
+          error: { code: -32700, message: 'Parse error: the line is not JSON' },
+        });
+        continue;
+      }
+      const work = this.onClientMessage(message).catch((error: unknown) =>
+        this.options.log(`unexpected error: ${String(error)}`),
+      );
+      pending.add(work);
+      void work.finally(() => pending.delete(work));
+    }
+    this.closing = true;
+    this.stream?.abort();
+    await this.endSession();
+    return 0;
+  }
+
+  private write(message: Message): void {
+    this.options.output.write(`${JSON.stringify(message)}\n`);
+  }
+
+  private async onClientMessage(message: Message): Promise<void> {
+    if (message.method === 'initialize' && message.id !== undefined) {
+      this.initializeParams = message.params ?? {};
+      await this.forwardInitialize(message);
+      return;
+    }
+    if (message.method === 'notifications/initialized') {
+      this.initialized = true;
+      await this.post(message).catch(() => {});
+      this.openStream();
+      return;
+    }
+    if (message.method !== undefined && message.id !== undefined) {
+      await this.forwardRequest(message);
+      return;
+    }
+    // A notification, or the client's answer to a request of the daemon (elicitation, sampling…).
+    try {
+      await this.ready();
+      await this.post(message);
+    } catch (error) {
+      this.options.log(`could not deliver ${message.method ?? 'a response'} to the daemon: ${String(error)}`);
+    }
+  }
+
+  /** The client's initialize: one attempt window, then an error that says how to start the daemon. */
+  private async forwardInitialize(message: Message): Promise<void> {
+    const deadline = Date.now() + Math.min(this.options.waitMs, 10_000);
+    let started = false;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        const result = await this.initializeSession(message);
+        this.write(result);
+        void this.checkVersion();
+        return;
+      } catch (error) {
+        if (!(error instanceof NotDelivered) || Date.now() > deadline) {
+          this.write(this.unreachableError(message.id as Id, error));
+          return;
+        }
+        if (!started && this.options.startDaemon) {
+          started = true;
+          await this.options
+            .startDaemon()
+            .catch((e: unknown) => this.options.log(`could not start the daemon: ${String(e)}`));
+        }
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** POSTs an initialize (the client's, or a replay of its parameters) and adopts the new session. */
+  private async initializeSession(message: Message): Promise<Message> {
+    this.sessionId = undefined;
+    this.protocolVersion = undefined;
+    const response = await this.fetchOrThrow({
+      method: 'POST',
+      headers: this.headers(),
+      body: JSON.stringify(message),
+    });
+    const messages = await this.readMessages(response, message.id);
+    const reply = messages.find((m) => m.id === message.id && (m.result || m.error));
+    if (!reply)
+      throw new NotDelivered(`the daemon answered initialize with HTTP ${response.status} and no result`);
+    if (reply.result) {
+      this.sessionId = response.headers.get('mcp-session-id') ?? undefined;
+      const version = reply.result.protocolVersion;
+      this.protocolVersion = typeof version === 'string' ? version : undefined;
+    }
+    return reply;
+  }
+
+  private async forwardRequest(message: Message): Promise<void> {
+    for (;;) {
+      try {
+        await this.ready();
+      } catch (error) {
+        this.write(this.unreachableError(message.id as Id, error));
+        return;
+      }
+      const session = this.sessionId;
+      try {
+        const response = await this.fetchOrThrow({
+          method: 'POST',
+          headers: this.headers(),
+          body: JSON.stringify(message),
+        });
+        if (response.status === 404 && session !== undefined) {
+          await response.body?.cancel().catch(() => {});
+          throw new NotDelivered('the daemon does not know this session (it restarted)');
+        }
+        const messages = await this.readMessages(response, message.id, (m) => this.write(m));
+        if (messages.some((m) => m.id === message.id && (m.result || m.error))) return;
+        throw new Error('the response stream ended before the answer');
+      } catch (error) {
+        if (error instanceof NotDelivered || SAFE_TO_REPEAT.test(message.method ?? '')) {
+          this.reconnect(session);
+          continue;
+        }
+        // It may have run: never repeat it silently.
+        this.reconnect(session);
+        this.write({
+          jsonrpc: '2.0',
+          id: message.id as Id,
+          error: {
+            code: RESTARTED,
+            message: `mcp-bridge restarted during ${message.method}; it may or may not have run. Call it again if that is safe.`,
+          },
+        });
+        return;
+      }
+    }
+  }
+
+  /** Resolves when a session is usable; waits (bounded) while the shim reconnects. */
+  private async ready(): Promise<void> {
+    if (this.reconnecting) await this.reconnecting;
+  }
+
+  /** Starts a new session once, for everyone who saw `failedSession` fail. */
+  private reconnect(failedSession: string | undefined): void {
+    if (this.reconnecting || this.closing || this.sessionId !== failedSession || !this.initializeParams)
+      return;
+    this.stream?.abort();
+    this.stream = undefined;
+    this.options.log('lost the daemon session; reconnecting');
+    const deadline = Date.now() + this.options.waitMs;
+    this.reconnecting = (async () => {
+      let started = false;
+      for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+        try {
+          const reply = await this.initializeSession({
+            jsonrpc: '2.0',
+            id: `mcp-bridge-shim-reinit-${++this.reinitCount}`,
+            method: 'initialize',
+            params: this.initializeParams,
+          });
+          if (reply.error) throw new Error(reply.error.message);
+          if (this.initialized) {
+            await this.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+            this.openStream();
+          }
+          this.options.log('reconnected to the daemon');
+          // The daemon's tools may differ after its restart.
+          this.write({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+          return;
+        } catch (error) {
+          if (Date.now() > deadline) {
+            throw new Unreachable(`${String(error instanceof Error ? error.message : error)}`);
+          }
+          if (!started && this.options.startDaemon) {
+            started = true;
+            await this.options.startDaemon().catch(() => {});
+          }
+          await sleep(delay);
+        }
+      }
+    })();
+    const settle = () => {
+      this.reconnecting = undefined;
+    };
+    this.reconnecting.then(settle, (error: unknown) => {
+      settle();
+      this.options.log(`the daemon stayed unreachable: ${String(error)}`);
+    });
+  }
+
+  /** The standalone GET stream: notifications and requests the daemon sends outside any call. */
+  private openStream(): void {
+    if (this.closing || !this.sessionId) return;
+    this.stream?.abort();
+    const controller = new AbortController();
+    this.stream = controller;
+    const session = this.sessionId;
+    void (async () => {
+      for (let delay = 250; !controller.signal.aborted; delay = Math.min(delay * 2, 5000)) {
+        try {
+          const response = await fetch(this.options.url, {
+            method: 'GET',
+            headers: { ...this.headers(), accept: 'text/event-stream' },
+            signal: controller.signal,
+          });
+          if (response.status === 405) return;
+          if (response.status === 404) {
+            this.reconnect(session);
+            return;
+          }
+          if (response.ok) delay = 250;
+          await this.readMessages(response, undefined, (m) => this.write(m));
+        } catch {
+          if (controller.signal.aborted) return;
+        }
+        if (this.sessionId !== session) return;
+        await sleep(delay).catch(() => {});
+      }
+    })();
+  }
+
+  /** POSTs a notification or a response (202 expected). */
+  private async post(message: Message): Promise<void> {
+    const response = await this.fetchOrThrow({
+      method: 'POST',
+      headers: this.headers(),
+      body: JSON.stringify(message),
+    });
+    await response.body?.cancel().catch(() => {});
+    if (response.status === 404) {
+      this.reconnect(this.sessionId);
+      throw new NotDelivered('session unknown to the daemon');
+    }
+  }
+
+  private headers(): Record<string, string> {
+    return {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(this.sessionId ? { 'mcp-session-id': this.sessionId } : {}),
+      ...(this.protocolVersion ? { 'mcp-protocol-version': this.protocolVersion } : {}),
+    };
+  }
+
+  /** fetch, with "the request never left" (refused, no daemon) told apart from other failures. */
+  private async fetchOrThrow(init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(this.options.url, init);
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
+        throw new NotDelivered(`nothing answers at ${this.options.url} (${code})`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Reads a JSON or SSE response body; each message goes to `onMessage` as it arrives. Resolves with
+   * all of them once the body ends (for SSE, when the answer to `id` has come or the stream closes).
+   */
+  private async readMessages(
+    response: Response,
+    id: Id | undefined,
+    onMessage: (message: Message) => void = () => {},
+  ): Promise<Message[]> {
+    const type = response.headers.get('content-type') ?? '';
+    const messages: Message[] = [];
+    const take = (value: unknown) => {
+      for (const message of Array.isArray(value) ? value : [value]) {
+        if (typeof message === 'object' && message !== null) {
+          messages.push(message as Message);
+          onMessage(message as Message);
+        }
+      }
+    };
+    if (type.includes('application/json')) {
+      take(JSON.parse(await response.text()));
+      return messages;
+    }
+    if (!type.includes('text/event-stream') || !response.body) {
+      await response.body?.cancel().catch(() => {});
+      if (response.status >= 400) throw new Error(`the daemon answered HTTP ${response.status}`);
+      return messages;
+    }
+    let done = false;
+    const parser = createParser({
+      onEvent: (event) => {
+        if (!event.data) return;
+        try {
+          const value = JSON.parse(event.data) as Message;
+          take(value);
+          if (id !== undefined && value.id === id && (value.result || value.error)) done = true;
+        } catch {
+          this.options.log('ignored a non-JSON event from the daemon');
+        }
+      },
+    });
+    const decoder = new TextDecoder();
+    const reader = response.body.getReader();
+    try {
+      while (!done) {
+        const { value, done: ended } = await reader.read();
+        if (ended) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } finally {
+      await reader.cancel().catch(() => {});
+    }
+    return messages;
+  }
+
+  private unreachableError(id: Id, error: unknown): Message {
+    const why = error instanceof Error ? error.message : String(error);
+    const start = this.options.startDaemon
+      ? 'the shim tried to start it'
+      : 'start it with `npm start` in the mcp-bridge folder (or run the shim with --start-daemon)';
+    return {
+      jsonrpc: '2.0',
+      id,
+      error: {
+        code: UNREACHABLE,
+        message: `the mcp-bridge daemon is not reachable at ${this.options.url} (${why}); ${start}`,
+      },
+    };
+  }
+
+  private async checkVersion(): Promise<void> {
+    try {
+      const health = new URL('/healthz', this.options.url);
+      const body = (await (await fetch(health, { signal: AbortSignal.timeout(2000) })).json()) as {
+        version?: string;
+      };
+      if (body.version && body.version !== this.options.version) {
+        this.options.log(
+          `version mismatch: this shim is mcp-bridge ${this.options.version}, the daemon is ${body.version}; restart the daemon (or point Claude Desktop at the same installation) so both match`,
+        );
+      }
+    } catch {
+      // The version check is advisory.
+    }
+  }
+
+  private async endSession(): Promise<void> {
+    if (!this.sessionId) return;
+    try {
+      await fetch(this.options.url, {
+        method: 'DELETE',
+        headers: this.headers(),
+        signal: AbortSignal.timeout(2000),
+      });
+    } catch {
+      // The daemon expires idle sessions on its own.
+    }
+  }
+}

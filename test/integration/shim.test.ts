@@ -1,0 +1,222 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Status } from '../../src/server/status.js';
+import { makeTempDir } from '../helpers/bridge.js';
+import { BIN, cliEnv, type RunningBridge, startCli } from '../helpers/cli.js';
+import { fakeServerEntry } from '../helpers/fake-server.js';
+import { isAlive, waitFor } from '../helpers/wait.js';
+
+describe('the stdio shim (mcp-bridge stdio)', () => {
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  function setup(): { dir: string; config: string } {
+    const temp = makeTempDir();
+    closers.push(temp.cleanup);
+    mkdirSync(join(temp.dir, 'config'), { recursive: true });
+    const config = join(temp.dir, 'config', 'config.json');
+    writeFileSync(config, JSON.stringify({ mcpServers: { fake: fakeServerEntry() }, pingIntervalMs: 0 }));
+    return { dir: temp.dir, config };
+  }
+
+  async function daemon(dir: string, port: number): Promise<RunningBridge> {
+    const bridge = await startCli(cliEnv(dir, { MCP_BRIDGE_PORT: String(port) }));
+    closers.push(() => bridge.stop('SIGKILL'));
+    await waitFor(async () => {
+      const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
+      return status.upstreams.every((u) => u.state === 'ready');
+    }, 'upstreams ready');
+    return bridge;
+  }
+
+  /** Claude Desktop's view: the SDK stdio client spawning the shim. */
+  async function shimClient(port: number, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Client> {
+    const client = new Client({ name: 'claude-desktop-like', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'stdio', '--url', `http://127.0.0.1:${port}/mcp`, ...args],
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stderr: 'pipe',
+      }),
+    );
+    closers.push(() => client.close());
+    return client;
+  }
+
+  /** The shim driven with raw JSON lines, to see exactly what it writes to stdout. */
+  function rawShim(args: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '' }) {
+    const child: ChildProcess = spawn(process.execPath, [BIN, 'stdio', ...args], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    closers.push(() => child.exitCode === null && child.kill('SIGKILL'));
+    const lines: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+    let stderr = '';
+    child.stderr!.on('data', (c) => {
+      stderr += c;
+    });
+    const send = (message: object) => child.stdin!.write(`${JSON.stringify(message)}\n`);
+    const reply = (id: number) =>
+      waitFor(
+        () => lines.map((l) => JSON.parse(l) as { id?: number }).find((m) => m.id === id),
+        `the answer to ${id} (${stderr})`,
+        20_000,
+      );
+    return { child, lines, send, reply, stderr: () => stderr };
+  }
+
+  const initialize = (id = 1) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  });
+
+  it('lists and calls tools, with progress, and writes nothing but JSON-RPC lines to stdout', async () => {
+    const { dir } = setup();
+    const port = await freePort();
+    await daemon(dir, port);
+    const client = await shimClient(port);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain('fake__echo');
+    const echo = await client.callTool({ name: 'fake__echo', arguments: { text: 'hi' } });
+    expect(echo.content).toEqual([{ type: 'text', text: 'hi' }]);
+
+    const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`]);
+    raw.send(initialize());
+    await raw.reply(1);
+    raw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    raw.send({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'fake__echo', arguments: { text: 'x' } },
+    });
+    expect(await raw.reply(2)).toMatchObject({ result: { content: [{ type: 'text', text: 'x' }] } });
+    // Progress, in order and before the answer (checked on the raw lines: SDK clients may drop a
+    // notification that arrives in the same read as the response).
+    raw.send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: { name: 'fake__slow', arguments: { ms: 80 }, _meta: { progressToken: 'p' } },
+    });
+    await raw.reply(3);
+    const forCall = raw.lines
+      .map((l) => JSON.parse(l) as { id?: number; method?: string; params?: { progress?: number } })
+      .filter((m) => m.id === 3 || m.method === 'notifications/progress');
+    expect(forCall.map((m) => m.params?.progress ?? 'result')).toEqual([1, 2, 3, 4, 'result']);
+    raw.child.stdin!.end();
+    const [code] = (await once(raw.child, 'exit')) as [number];
+    expect(code).toBe(0);
+    for (const line of raw.lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
+  });
+
+  it('hides a daemon restart: the next list and call work, and a call in flight gets a "restarted" error', async () => {
+    const { dir } = setup();
+    const port = await freePort();
+    const first = await daemon(dir, port);
+    const client = await shimClient(port);
+    await client.listTools();
+    let listChanged = 0;
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      listChanged++;
+    });
+
+    const inFlight = client.callTool({ name: 'fake__slow', arguments: { ms: 4000 } }).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    first.child.kill('SIGKILL');
+    const interrupted = await inFlight;
+    expect(interrupted).toBeInstanceOf(Error);
+    expect((interrupted as Error).message).toContain('restarted during tools/call');
+
+    await daemon(dir, port);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain('fake__echo');
+    const echo = await client.callTool({ name: 'fake__echo', arguments: { text: 'after' } });
+    expect(echo.content).toEqual([{ type: 'text', text: 'after' }]);
+    await waitFor(() => listChanged > 0, 'tools/list_changed after the reconnect');
+  });
+
+  it('fails with a clear error when the daemon stays away longer than --wait', async () => {
+    const { dir } = setup();
+    const port = await freePort();
+    const bridge = await daemon(dir, port);
+    const client = await shimClient(port, ['--wait', '1']);
+    await client.listTools();
+    await bridge.stop('SIGKILL');
+    const error = await client.listTools().catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/daemon is not reachable at .*npm start/);
+  });
+
+  it('answers initialize with how to start the daemon when none is running', async () => {
+    const port = await freePort();
+    const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`, '--wait', '0.5']);
+    raw.send(initialize());
+    const answer = (await raw.reply(1)) as { error?: { message: string } };
+    expect(answer.error?.message).toContain('npm start');
+    expect(answer.error?.message).toContain('--start-daemon');
+  });
+
+  it('with --start-daemon, several shims started at once leave exactly one daemon', async () => {
+    const { dir, config } = setup();
+    const port = await freePort();
+    const env = { ...cliEnv(dir, { MCP_BRIDGE_PORT: String(port) }), MCP_BRIDGE_CONFIG: config };
+    const shims = Array.from({ length: 3 }, () => rawShim(['--start-daemon', '--config', config], env));
+    for (const shim of shims) shim.send(initialize());
+    for (const shim of shims) expect(await shim.reply(1)).toHaveProperty('result');
+    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
+    closers.push(() => isAlive(status.pid) && process.kill(status.pid, 'SIGTERM'));
+    await waitFor(() => daemonsFor(config).length === 1, 'the losing daemons to exit', 15_000);
+    expect(daemonsFor(config)).toEqual([status.pid]);
+  });
+
+  it('ends its session (DELETE) and exits 0 when stdin closes', async () => {
+    const { dir } = setup();
+    const port = await freePort();
+    await daemon(dir, port);
+    const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`]);
+    raw.send(initialize());
+    await raw.reply(1);
+    const sessions = async () =>
+      ((await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status).sessions;
+    expect(await sessions()).toBe(1);
+    raw.child.stdin!.end();
+    const [code] = (await once(raw.child, 'exit')) as [number];
+    expect(code).toBe(0);
+    expect(await sessions()).toBe(0);
+  });
+});
+
+/** Pids of `mcp-bridge start --config <config>` processes. */
+function daemonsFor(config: string): number[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((line) => line.includes(' start ') && line.includes(config))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
