@@ -63,3 +63,18 @@ Options:
   -c, --config PATH   config file (for the endpoint, and passed on by --start-daemon)
   -h, --help          show this help
 `;
+
+export const IMPORT_HELP = `Usage: mcp-bridge import claude-desktop [--from PATH] [--rewrite] [--dry-run] [--config PATH]
+
+Copies the stdio servers of Claude Desktop's config into the mcp-bridge config. Names that
+already exist in the bridge config are skipped (and reported), as are remote entries and the
+shim itself. With --rewrite, the imported servers are then replaced in Claude Desktop's config
+by one entry that runs \`mcp-bridge stdio\`, after a timestamped backup of that file.
+
+Options:
+  --from PATH         Claude Desktop's config (default: its usual place on this OS)
+  --rewrite           also rewrite Claude Desktop's config to use the shim
+  --dry-run           show what would change, write nothing
+  -c, --config PATH   the mcp-bridge config to add to (default: the usual one)
+  -h, --help          show this help
+`;

@@ -1,6 +1,6 @@
 import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
-import { AUTH_HELP, START_HELP, STATUS_HELP, STDIO_HELP } from './help.js';
+import { AUTH_HELP, IMPORT_HELP, START_HELP, STATUS_HELP, STDIO_HELP } from './help.js';
 
 const MAIN_HELP = `mcp-bridge ${VERSION}: one MCP endpoint for all your MCP servers
 
@@ -11,6 +11,7 @@ Commands:
   status    show the running daemon's upstreams
   auth      log in to remote (OAuth) upstreams, once per server
   stdio     the stdio shim for Claude Desktop (forwards to the daemon)
+  import    move Claude Desktop's servers into the bridge (import claude-desktop)
   help      show help for a command
 
 Options:
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   status: { help: STATUS_HELP, run: async (argv) => (await import('./status.js')).runStatus(argv) },
   auth: { help: AUTH_HELP, run: async (argv) => (await import('./auth.js')).runAuth(argv) },
   stdio: { help: STDIO_HELP, run: async (argv) => (await import('./stdio.js')).runStdio(argv) },
+  import: { help: IMPORT_HELP, run: async (argv) => (await import('./import.js')).runImport(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */
