@@ -2,12 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import { isInitializeRequest, Server } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
+import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
+
+/** The client's answers are passed on untouched (unknown fields included). */
+const PassthroughResultSchema = z.looseObject({});
 
 export interface SessionManagerOptions {
   readonly catalog: Catalog;
@@ -134,11 +138,14 @@ export class SessionManager {
     const server = new Server(
       { name: 'mcp-bridge', version: VERSION },
       {
-        capabilities: { tools: { listChanged: true } },
+        capabilities: { tools: { listChanged: true }, logging: {} },
         instructions: 'Tools from several MCP servers, named <server>__<tool>.',
       },
     );
     server.setRequestHandler('tools/list', async () => ({ tools: [...catalog.listTools()] }));
+    // Accepted so clients may ask; upstream log messages are relayed as they come (forwarding the
+    // level to every upstream is part of the full MCP surface, not done yet).
+    server.setRequestHandler('logging/setLevel', async () => ({}));
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const progressToken = ctx.mcpReq._meta?.progressToken;
       // Progress goes out in order and before the result: the response closes the request's stream.
@@ -159,7 +166,21 @@ export class SessionManager {
                 .catch(() => {});
             };
       try {
-        const result = await catalog.callTool(request.params, { signal: ctx.mcpReq.signal, onprogress });
+        const result = await catalog.callTool(request.params, {
+          signal: ctx.mcpReq.signal,
+          onprogress,
+          onServerRequest: (upstreamRequest) =>
+            ctx.mcpReq.send(
+              { method: upstreamRequest.method, params: upstreamRequest.params },
+              PassthroughResultSchema,
+              { signal: ctx.mcpReq.signal },
+            ),
+          onLog: (params) => {
+            relayed = relayed
+              .then(() => ctx.mcpReq.notify({ method: 'notifications/message', params } as never))
+              .catch(() => {});
+          },
+        });
         await relayed;
         // SDK clients drop a progress notification read in the same chunk as the result (they
         // settle responses before notification handlers run): let the last one go out first.

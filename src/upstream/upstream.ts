@@ -1,4 +1,11 @@
-import { Client, SdkHttpError, type Tool, type Transport } from '@modelcontextprotocol/client';
+import {
+  Client,
+  ProtocolError,
+  ProtocolErrorCode,
+  SdkHttpError,
+  type Tool,
+  type Transport,
+} from '@modelcontextprotocol/client';
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import { resolveOpRefs } from '../config/op-refs.js';
@@ -82,7 +89,20 @@ export interface CallOptions {
   readonly onprogress?:
     | ((progress: { progress: number; total?: number; message?: string }) => void)
     | undefined;
+  /** Asks the caller's client (elicitation, sampling) on behalf of the upstream. */
+  readonly onServerRequest?: ((request: ServerRequest) => Promise<Record<string, unknown>>) | undefined;
+  /** A log message the upstream sent while the call was running (already tagged with the upstream). */
+  readonly onLog?: ((params: Record<string, unknown>) => void) | undefined;
 }
+
+/** A request an upstream sends to its client. */
+export interface ServerRequest {
+  readonly method: string;
+  readonly params?: Record<string, unknown> | undefined;
+}
+
+/** Server→client requests the bridge passes on to the client whose call is running. */
+const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage'] as const;
 
 /** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
 const PassthroughResultSchema = z.looseObject({});
@@ -117,6 +137,8 @@ export class Upstream {
   private readonly stderrTail: string[] = [];
   /** Calls waiting for an answer; a busy server is not pinged. */
   private inFlight = 0;
+  /** The callers of the calls in flight: where the upstream's requests and logs go. */
+  private readonly callers = new Set<CallOptions>();
   private refreshSeq = 0;
   /** Set to end the current connection on purpose: an auth error to surface, or a plain reconnect. */
   private endReason: { generation: number; error?: BridgeError } | undefined;
@@ -228,6 +250,7 @@ export class Upstream {
     const generation = this.generation;
     const sessionId = this.transport?.sessionId;
     this.inFlight++;
+    this.callers.add(options);
     try {
       return await client.request(request, PassthroughResultSchema, {
         signal: options.signal,
@@ -248,6 +271,7 @@ export class Upstream {
       throw callError(this.name, error, request.method, timeout, this.current.lastExit);
     } finally {
       this.inFlight--;
+      this.callers.delete(options);
     }
   }
 
@@ -283,6 +307,34 @@ export class Upstream {
         else if (!isTransient(s.state)) finish(this.notReadyError());
       });
     });
+  }
+
+  /**
+   * An upstream's request to its client belongs to the call that is running: with exactly one caller
+   * that can answer, it goes there; otherwise it is refused (never broadcast to other clients).
+   */
+  private relayServerRequest(request: ServerRequest): Promise<Record<string, unknown>> {
+    const askers = [...this.callers].filter((c) => c.onServerRequest);
+    if (askers.length !== 1) {
+      const why =
+        askers.length === 0
+          ? 'it arrived while no tool call of this server was running, so there is no client to ask'
+          : `${askers.length} tool calls of this server are running, so the bridge cannot tell which client to ask`;
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidRequest,
+        `mcp-bridge refused ${request.method}: ${why}`,
+      );
+    }
+    return askers[0]!.onServerRequest!(request);
+  }
+
+  /** Log messages go to the callers of the calls in flight, tagged with the upstream. */
+  private relayLog(params: Record<string, unknown>): void {
+    const logger = typeof params.logger === 'string' ? `${this.name}/${params.logger}` : this.name;
+    const tagged = { ...params, logger };
+    const listeners = [...this.callers].filter((c) => c.onLog);
+    if (listeners.length === 0) this.log.debug({ message: tagged }, 'upstream log message (no caller)');
+    for (const caller of listeners) caller.onLog!(tagged);
   }
 
   private notReadyError(waitedMs?: number): BridgeError {
@@ -383,10 +435,18 @@ export class Upstream {
       // HTTP servers may speak the stateless 2026-07-28 era; a stdio child is probed in place by the
       // SDK (a legacy child could exit on the probe), so it stays on the initialize handshake.
       {
-        capabilities: {},
+        // Elicitation and sampling are passed on to the client whose call is running.
+        capabilities: { elicitation: { form: {}, url: {} }, sampling: {} },
         ...(config.kind === 'http' ? { versionNegotiation: { mode: 'auto' as const } } : {}),
       },
     );
+    for (const method of RELAYED_REQUESTS) {
+      client.setRequestHandler(
+        method,
+        (request) =>
+          this.relayServerRequest({ method, params: request.params as Record<string, unknown> }) as never,
+      );
+    }
     client.onclose = () => onClosed();
     client.onerror = (error) => this.log.debug({ err: errorMessage(error) }, 'upstream protocol error');
     this.client = undefined;
@@ -401,6 +461,9 @@ export class Upstream {
           this.update({ pid: transport.pid, transport: transport.transportKind ?? config.kind });
           client.setNotificationHandler('notifications/tools/list_changed', () =>
             this.refreshTools(client, generation),
+          );
+          client.setNotificationHandler('notifications/message', (notification) =>
+            this.relayLog(notification.params),
           );
           const tools = await this.listTools(client);
           if (!isCurrent()) return;

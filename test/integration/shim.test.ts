@@ -41,7 +41,10 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
 
   /** Claude Desktop's view: the SDK stdio client spawning the shim. */
   async function shimClient(port: number, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Client> {
-    const client = new Client({ name: 'claude-desktop-like', version: '1.0.0' });
+    const client = new Client(
+      { name: 'claude-desktop-like', version: '1.0.0' },
+      { capabilities: { elicitation: {} } },
+    );
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
@@ -122,6 +125,33 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const [code] = (await once(raw.child, 'exit')) as [number];
     expect(code).toBe(0);
     for (const line of raw.lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
+  });
+
+  it('passes an elicitation request of an upstream to the client and its answer back, and relays log messages', async () => {
+    const { dir } = setup();
+    const port = await freePort();
+    await daemon(dir, port);
+    const client = await shimClient(port);
+    const asked: string[] = [];
+    client.setRequestHandler('elicitation/create', async (request) => {
+      asked.push(String(request.params.message));
+      return { action: 'accept', content: { name: 'Ada' } };
+    });
+    const logs: unknown[] = [];
+    client.setNotificationHandler('notifications/message', (notification) => {
+      logs.push(notification.params);
+    });
+
+    const answer = await client.callTool({ name: 'fake__ask', arguments: {} });
+    expect(asked).toEqual(['What is your name?']);
+    expect(JSON.parse((answer.content as { text: string }[])[0]!.text)).toEqual({
+      action: 'accept',
+      content: { name: 'Ada' },
+    });
+
+    await client.callTool({ name: 'fake__log', arguments: { text: 'hi there' } });
+    await waitFor(() => logs.length > 0, 'the log message');
+    expect(logs[0]).toMatchObject({ level: 'info', logger: 'fake/fixture', data: { text: 'hi there' } });
   });
 
   it('hides a daemon restart: the next list and call work, and a call in flight gets a "restarted" error', async () => {

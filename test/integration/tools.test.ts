@@ -1,4 +1,4 @@
-import type { Client } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EXPOSED_NAME } from '../../src/catalog/naming.js';
@@ -107,6 +107,30 @@ describe('tools through the bridge', () => {
     );
     expect(result.content).toEqual([{ type: 'text', text: 'slept 80' }]);
     expect(progress).toEqual([1, 2, 3, 4]);
+  });
+
+  it("sends an upstream's elicitation only to the session whose call is running", async () => {
+    const { daemon } = await setup([fakeUpstream('alpha')]);
+    const sessions = await Promise.all(
+      ['one', 'two'].map(async (name) => {
+        const c = new Client({ name, version: '1' }, { capabilities: { elicitation: {} } });
+        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        const asked: string[] = [];
+        c.setRequestHandler('elicitation/create', async (request) => {
+          asked.push(String(request.params.message));
+          return { action: 'decline' };
+        });
+        return { c, asked };
+      }),
+    );
+    try {
+      const result = await sessions[0]!.c.callTool({ name: 'alpha__ask', arguments: {} });
+      expect((result.content as { text: string }[])[0]!.text).toContain('decline');
+      expect(sessions[0]!.asked).toHaveLength(1);
+      expect(sessions[1]!.asked).toHaveLength(0);
+    } finally {
+      for (const { c } of sessions) await c.close();
+    }
   });
 
   it('cancels the upstream call when the client cancels', async () => {
