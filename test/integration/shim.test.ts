@@ -20,12 +20,12 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
-  function setup(): { dir: string; config: string } {
+  function setup(env: Record<string, string> = {}): { dir: string; config: string } {
     const temp = makeTempDir();
     closers.push(temp.cleanup);
     mkdirSync(join(temp.dir, 'config'), { recursive: true });
     const config = join(temp.dir, 'config', 'config.json');
-    writeFileSync(config, JSON.stringify({ mcpServers: { fake: fakeServerEntry() }, pingIntervalMs: 0 }));
+    writeFileSync(config, JSON.stringify({ mcpServers: { fake: fakeServerEntry(env) }, pingIntervalMs: 0 }));
     return { dir: temp.dir, config };
   }
 
@@ -152,6 +152,22 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     await client.callTool({ name: 'fake__log', arguments: { text: 'hi there' } });
     await waitFor(() => logs.length > 0, 'the log message');
     expect(logs[0]).toMatchObject({ level: 'info', logger: 'fake/fixture', data: { text: 'hi there' } });
+  });
+
+  it('delivers notifications the daemon sends outside any call (tools/list_changed) over its event stream', async () => {
+    const { dir } = setup({ FAKE_CHANGE_TOOLS_AFTER_MS: '3000' });
+    const port = await freePort();
+    await daemon(dir, port);
+    const client = await shimClient(port);
+    let changed = 0;
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      changed++;
+    });
+    await waitFor(() => changed > 0, 'tools/list_changed from the daemon');
+    await waitFor(
+      async () => (await client.listTools()).tools.some((t) => t.name === 'fake__late'),
+      'the new tool',
+    );
   });
 
   it('hides a daemon restart: the next list and call work, and a call in flight gets a "restarted" error', async () => {
