@@ -39,6 +39,8 @@ export interface ShimOptions {
 const SAFE_TO_REPEAT =
   /^(ping|tools\/list|resources\/list|resources\/templates\/list|resources\/read|prompts\/list|prompts\/get|completion\/complete|logging\/setLevel)$/;
 const RESTARTED = -32002;
+/** How long answers to requests already sent are awaited after stdin ends. */
+const DRAIN_MS = 10_000;
 const UNREACHABLE = -32003;
 
 class Unreachable extends Error {}
@@ -80,6 +82,8 @@ export class StdioProxy {
       pending.add(work);
       void work.finally(() => pending.delete(work));
     }
+    // stdin ended (a pipe, or the client quit): let calls already sent finish, within reason.
+    await Promise.race([Promise.allSettled(pending), sleep(DRAIN_MS, undefined, { ref: false })]);
     this.closing = true;
     this.stream?.abort();
     await this.endSession();
@@ -145,10 +149,12 @@ export class StdioProxy {
   private async initializeSession(message: Message): Promise<Message> {
     this.sessionId = undefined;
     this.protocolVersion = undefined;
+    // A daemon that accepts connections but never answers must not hold the client forever.
     const response = await this.fetchOrThrow({
       method: 'POST',
       headers: this.headers(),
       body: JSON.stringify(message),
+      signal: AbortSignal.timeout(Math.max(this.options.waitMs, 10_000)),
     });
     const messages = await this.readMessages(response, message.id);
     const reply = messages.find((m) => m.id === message.id && (m.result || m.error));
@@ -320,7 +326,9 @@ export class StdioProxy {
       if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
         throw new NotDelivered(`nothing answers at ${this.options.url} (${code})`);
       }
-      throw error;
+      // fetch says only "fetch failed"; the cause says why (e.g. "bad port", a reset).
+      const cause = (error as { cause?: { message?: string } }).cause?.message;
+      throw new Error(cause ? `${(error as Error).message}: ${cause}` : String(error), { cause: error });
     }
   }
 

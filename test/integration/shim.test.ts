@@ -230,7 +230,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     expect(daemonsFor(config)).toEqual([status.pid]);
   });
 
-  it('ends its session (DELETE) and exits 0 when stdin closes', async () => {
+  it('answers calls already sent, then ends its session (DELETE) and exits 0 when stdin closes', async () => {
     const { dir } = setup();
     const port = await freePort();
     await daemon(dir, port);
@@ -240,9 +240,17 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const sessions = async () =>
       ((await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status).sessions;
     expect(await sessions()).toBe(1);
+    // A call still running when stdin ends is answered before the session goes.
+    raw.send({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'fake__slow', arguments: { ms: 400 } },
+    });
     raw.child.stdin!.end();
     const [code] = (await once(raw.child, 'exit')) as [number];
     expect(code).toBe(0);
+    expect(await raw.reply(2)).toMatchObject({ result: { content: [{ type: 'text', text: 'slept 400' }] } });
     expect(await sessions()).toBe(0);
   });
 });
