@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -215,6 +216,50 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const answer = (await raw.reply(1)) as { error?: { message: string } };
     expect(answer.error?.message).toContain('npm start');
     expect(answer.error?.message).toContain('--start-daemon');
+  });
+
+  it('reports a version mismatch between the shim and the daemon on stderr', async () => {
+    // A stand-in daemon of another version: enough HTTP to answer initialize and /healthz.
+    const other = createHttpServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ ok: true, version: '0.0.0-other' }));
+        return;
+      }
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        const message = body ? (JSON.parse(body) as { id?: number }) : {};
+        if (message.id === undefined) {
+          res.statusCode = 202;
+          res.end();
+          return;
+        }
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('mcp-session-id', 's1');
+        res.end(
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: message.id,
+            result: {
+              protocolVersion: '2025-06-18',
+              capabilities: {},
+              serverInfo: { name: 'other', version: '0' },
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => other.close(resolve)));
+    const { port } = other.address() as { port: number };
+    const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`]);
+    raw.send(initialize());
+    await raw.reply(1);
+    await waitFor(() => raw.stderr().includes('version mismatch'), 'the mismatch report');
+    expect(raw.stderr()).toMatch(/this shim is mcp-bridge \S+, the daemon is 0\.0\.0-other/);
   });
 
   it('with --start-daemon, several shims started at once leave exactly one daemon', async () => {
