@@ -44,7 +44,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
   async function shimClient(port: number, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Client> {
     const client = new Client(
       { name: 'claude-desktop-like', version: '1.0.0' },
-      { capabilities: { elicitation: {} } },
+      { capabilities: { elicitation: {}, sampling: {} } },
     );
     await client.connect(
       new StdioClientTransport({
@@ -128,7 +128,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     for (const line of raw.lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
   });
 
-  it('passes an elicitation request of an upstream to the client and its answer back, and relays log messages', async () => {
+  it('passes elicitation and sampling requests of an upstream to the client and the answers back, and relays log messages', async () => {
     const { dir } = setup();
     const port = await freePort();
     await daemon(dir, port);
@@ -148,6 +148,17 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     expect(JSON.parse((answer.content as { text: string }[])[0]!.text)).toEqual({
       action: 'accept',
       content: { name: 'Ada' },
+    });
+
+    client.setRequestHandler('sampling/createMessage', async () => ({
+      role: 'assistant',
+      content: { type: 'text', text: 'hi from the model' },
+      model: 'test-model',
+    }));
+    const sampled = await client.callTool({ name: 'fake__sample', arguments: {} });
+    expect(JSON.parse((sampled.content as { text: string }[])[0]!.text)).toMatchObject({
+      model: 'test-model',
+      content: { text: 'hi from the model' },
     });
 
     await client.callTool({ name: 'fake__log', arguments: { text: 'hi there' } });
