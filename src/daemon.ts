@@ -71,6 +71,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const catalog = new Catalog(registry);
   const sessions = new SessionManager({
     catalog,
+    registry,
     logger,
     maxBodyBytes: config.maxBodyBytes,
     idleTimeoutMs: options.sessionIdleTimeoutMs,
@@ -81,7 +82,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     upstream: (name) => loginTarget(httpUpstreams, config.upstreams, name),
     redirectUri: (upstream) => upstream.oauth.redirectUri ?? loopbackRedirectUri(config.host, redirectPort),
   });
-  const app = createHttpApp({ config, sessions, registry, logger, startedAt, oauth: oauthApi });
+  const app = createHttpApp({ config, sessions, registry, catalog, logger, startedAt, oauth: oauthApi });
+  let reportedClashes = '';
+  const reportClashes = () => {
+    const now = JSON.stringify(catalog.clashes);
+    if (now === reportedClashes) return;
+    reportedClashes = now;
+    if (catalog.clashes.length > 0)
+      logger.warn({ clashes: catalog.clashes }, 'names clash between upstreams');
+  };
+  reportClashes();
+  catalog.onChanged(reportClashes);
   const server = createServer(app);
   // A streaming GET can stay open for hours; the SDK sends keep-alive frames itself.
   server.requestTimeout = 0;

@@ -142,6 +142,7 @@ function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamC
         clientMetadataUrl: s.oauth?.clientMetadataUrl,
       },
       callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
+      prefix: s.prefix,
     };
   }
   const s = checkEntry(StdioServerSchema, entry, name, ctx);
@@ -154,6 +155,7 @@ function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamC
     env: expandRecord(s.env, `${where}.env`, ctx),
     cwd: s.cwd === undefined ? undefined : expand(s.cwd, 'cwd'),
     callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
+    prefix: s.prefix,
   };
 }
 

@@ -16,7 +16,7 @@ export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug',
 
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
-const STDIO_KEYS = ['type', 'command', 'args', 'env', 'cwd', 'disabled', 'callTimeoutMs'] as const;
+const STDIO_KEYS = ['type', 'command', 'args', 'env', 'cwd', 'disabled', 'callTimeoutMs', 'prefix'] as const;
 export const StdioServerSchema = z.strictObject(
   {
     type: z.literal('stdio').optional(),
@@ -26,6 +26,7 @@ export const StdioServerSchema = z.strictObject(
     cwd: z.string().min(1).optional(),
     disabled: z.boolean().default(false),
     callTimeoutMs: timeoutMs.optional(),
+    prefix: z.boolean().default(true),
   },
   { error: unknownKeys(STDIO_KEYS) },
 );
@@ -47,7 +48,7 @@ export const OAuthSchema = z.strictObject(
   { error: unknownKeys(OAUTH_KEYS) },
 );
 
-const HTTP_KEYS = ['type', 'url', 'headers', 'oauth', 'disabled', 'callTimeoutMs'] as const;
+const HTTP_KEYS = ['type', 'url', 'headers', 'oauth', 'disabled', 'callTimeoutMs', 'prefix'] as const;
 export const HttpServerSchema = z.strictObject(
   {
     type: z.enum(['http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
@@ -56,6 +57,7 @@ export const HttpServerSchema = z.strictObject(
     oauth: OAuthSchema.optional(),
     disabled: z.boolean().default(false),
     callTimeoutMs: timeoutMs.optional(),
+    prefix: z.boolean().default(true),
   },
   { error: unknownKeys(HTTP_KEYS) },
 );
@@ -106,6 +108,11 @@ interface UpstreamConfigBase {
   readonly name: string;
   /** Per-call timeout for this upstream. */
   readonly callTimeoutMs: number;
+  /**
+   * false: tools and prompts keep their own names (no `<upstream>__`); on a clash with another
+   * upstream the later one in config order keeps its prefix.
+   */
+  readonly prefix?: boolean | undefined;
 }
 
 export interface StdioUpstreamConfig extends UpstreamConfigBase {

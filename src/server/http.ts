@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Catalog } from '../catalog/catalog.js';
 import type { BridgeConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -16,6 +17,8 @@ export interface HttpAppOptions {
   readonly logger: Logger;
   /** Epoch ms the daemon started, for /status. */
   readonly startedAt: number;
+  /** For the name clashes in /status. */
+  readonly catalog?: Catalog | undefined;
   /** The login API and the OAuth callback page. */
   readonly oauth?: Router | undefined;
 }
@@ -36,7 +39,14 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     res.json({ ok: true, version: VERSION });
   });
   app.get('/status', (_req, res) => {
-    res.json(buildStatus({ registry, sessions: sessions.size, startedAt: options.startedAt }));
+    res.json(
+      buildStatus({
+        registry,
+        sessions: sessions.size,
+        startedAt: options.startedAt,
+        clashes: options.catalog?.clashes,
+      }),
+    );
   });
 
   if (options.oauth) app.use(options.oauth);

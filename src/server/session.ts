@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { UpstreamRegistry } from '../upstream/registry.js';
 import { VERSION } from '../version.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
@@ -15,6 +16,8 @@ const PassthroughResultSchema = z.looseObject({});
 
 export interface SessionManagerOptions {
   readonly catalog: Catalog;
+  /** For the upstreams' resources/updated notifications. */
+  readonly registry: UpstreamRegistry;
   readonly logger: Logger;
   /** Largest POST body the transport accepts. */
   readonly maxBodyBytes: number;
@@ -25,6 +28,8 @@ export interface SessionManagerOptions {
 interface Session {
   readonly server: Server;
   readonly transport: NodeStreamableHTTPServerTransport;
+  /** Exposed URIs this session subscribed to. */
+  readonly subscriptions: Set<string>;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
   open: number;
   lastActive: number;
@@ -37,8 +42,19 @@ interface Session {
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Sessions subscribed per exposed URI: the upstream is subscribed once, while anyone is. */
+  private readonly subscribers = new Map<string, number>();
 
   constructor(private readonly options: SessionManagerOptions) {
+    for (const upstream of options.registry.list()) {
+      upstream.onResourceUpdated((uri, params) => {
+        const exposed = options.catalog.exposedUri(upstream.name, uri);
+        for (const session of this.sessions.values()) {
+          if (!session.subscriptions.has(exposed)) continue;
+          session.server.sendResourceUpdated({ ...params, uri: exposed }).catch(() => {});
+        }
+      });
+    }
     const idle = options.idleTimeoutMs ?? 30 * 60_000;
     this.sweeper = setInterval(() => this.closeIdle(idle), Math.min(60_000, idle));
     this.sweeper.unref();
@@ -104,20 +120,28 @@ export class SessionManager {
 
   private async create(req: Request, res: Response): Promise<void> {
     const log = this.options.logger;
-    const server = this.createServer();
+    const subscriptions = new Set<string>();
+    const server = this.createServer(subscriptions);
     let unsubscribe = () => {};
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.options.maxBodyBytes,
       onsessioninitialized: (id) => {
-        unsubscribe = this.options.catalog.onToolsChanged(() => {
-          server.sendToolListChanged().catch((error: unknown) => {
-            log.debug({ session: id, err: errorMessage(error) }, 'could not send tools/list_changed');
+        unsubscribe = this.options.catalog.onChanged((kind) => {
+          const sent =
+            kind === 'tools'
+              ? server.sendToolListChanged()
+              : kind === 'prompts'
+                ? server.sendPromptListChanged()
+                : server.sendResourceListChanged();
+          sent.catch((error: unknown) => {
+            log.debug({ session: id, err: errorMessage(error) }, `could not send ${kind}/list_changed`);
           });
         });
         this.sessions.set(id, {
           server,
           transport,
+          subscriptions,
           open: 0,
           lastActive: Date.now(),
         });
@@ -127,22 +151,91 @@ export class SessionManager {
     transport.onclose = () => {
       const id = transport.sessionId;
       unsubscribe();
+      for (const uri of subscriptions) void this.unsubscribe(uri);
       if (id && this.sessions.delete(id)) log.info({ session: id }, 'session ended');
     };
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);
   }
 
-  private createServer(): Server {
+  /** Drops one session's interest in `uri`; the upstream is unsubscribed when no session is left. */
+  private async unsubscribe(uri: string): Promise<void> {
+    const count = (this.subscribers.get(uri) ?? 0) - 1;
+    if (count > 0) {
+      this.subscribers.set(uri, count);
+      return;
+    }
+    this.subscribers.delete(uri);
+    await this.options.catalog.resourceRequest('resources/unsubscribe', { uri }).catch((error: unknown) => {
+      this.options.logger.debug({ uri, err: errorMessage(error) }, 'could not unsubscribe upstream');
+    });
+  }
+
+  private createServer(subscriptions: Set<string>): Server {
     const { catalog } = this.options;
     const server = new Server(
       { name: 'mcp-bridge', version: VERSION },
       {
-        capabilities: { tools: { listChanged: true }, logging: {} },
-        instructions: 'Tools from several MCP servers, named <server>__<tool>.',
+        capabilities: {
+          tools: { listChanged: true },
+          prompts: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          completions: {},
+          logging: {},
+        },
+        instructions:
+          'Tools, prompts and resources from several MCP servers; tools and prompts are named <server>__<name>.',
       },
     );
+    const routed = <T>(work: () => Promise<T>) =>
+      work().catch((error: unknown) => {
+        throw toProtocolError(error);
+      });
     server.setRequestHandler('tools/list', async () => ({ tools: [...catalog.listTools()] }));
+    server.setRequestHandler('prompts/list', async () => ({ prompts: [...catalog.listPrompts()] }) as never);
+    server.setRequestHandler(
+      'resources/list',
+      async () => ({ resources: [...catalog.listResources()] }) as never,
+    );
+    server.setRequestHandler(
+      'resources/templates/list',
+      async () => ({ resourceTemplates: [...catalog.listResourceTemplates()] }) as never,
+    );
+    server.setRequestHandler(
+      'prompts/get',
+      (request, ctx) =>
+        routed(() => catalog.getPrompt(request.params, { signal: ctx.mcpReq.signal })) as never,
+    );
+    server.setRequestHandler(
+      'resources/read',
+      (request, ctx) =>
+        routed(() =>
+          catalog.resourceRequest('resources/read', request.params, { signal: ctx.mcpReq.signal }),
+        ) as never,
+    );
+    server.setRequestHandler(
+      'completion/complete',
+      (request, ctx) =>
+        routed(() => catalog.complete(request.params, { signal: ctx.mcpReq.signal })) as never,
+    );
+    server.setRequestHandler('resources/subscribe', (request) =>
+      routed(async () => {
+        const uri = request.params.uri;
+        if (!subscriptions.has(uri)) {
+          const count = this.subscribers.get(uri) ?? 0;
+          if (count === 0) await catalog.resourceRequest('resources/subscribe', { uri });
+          this.subscribers.set(uri, count + 1);
+          subscriptions.add(uri);
+        }
+        return {};
+      }),
+    );
+    server.setRequestHandler('resources/unsubscribe', (request) =>
+      routed(async () => {
+        if (subscriptions.delete(request.params.uri)) await this.unsubscribe(request.params.uri);
+        return {};
+      }),
+    );
     // Accepted so clients may ask; upstream log messages are relayed as they come (forwarding the
     // level to every upstream is part of the full MCP surface, not done yet).
     server.setRequestHandler('logging/setLevel', async () => ({}));

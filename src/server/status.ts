@@ -6,6 +6,8 @@ export interface StatusInput {
   readonly sessions: number;
   /** Epoch ms. */
   readonly startedAt: number;
+  /** Names that clashed between upstreams and how they were resolved. */
+  readonly clashes?: readonly string[];
 }
 
 /** The JSON of GET /status: the daemon and every upstream, as `mcp-bridge status` prints it. */
@@ -17,6 +19,7 @@ export function buildStatus(input: StatusInput) {
     startedAt: iso(input.startedAt),
     uptimeMs: Date.now() - input.startedAt,
     sessions: input.sessions,
+    clashes: input.clashes ?? [],
     upstreams: input.registry.snapshots().map((s) => ({
       name: s.name,
       kind: s.kind,

@@ -46,6 +46,9 @@ export interface UpstreamExitInfo {
   readonly at: number;
 }
 
+/** An item of a list an upstream serves (prompt, resource, template), raw: unknown fields kept. */
+export type Listed = Readonly<Record<string, unknown>>;
+
 /** An immutable picture of an upstream, published on every change. */
 export interface UpstreamSnapshot {
   readonly name: string;
@@ -66,6 +69,12 @@ export interface UpstreamSnapshot {
   readonly lastExit: UpstreamExitInfo | undefined;
   /** Name and version the server reported in its handshake. */
   readonly serverInfo: { readonly name: string; readonly version: string } | undefined;
+  /** Prompts, resources and resource templates of a ready upstream (not cached across restarts). */
+  readonly prompts?: readonly Listed[] | undefined;
+  readonly resources?: readonly Listed[] | undefined;
+  readonly resourceTemplates?: readonly Listed[] | undefined;
+  /** What the server said it supports in its handshake. */
+  readonly capabilities?: Readonly<Record<string, unknown>> | undefined;
   /** The wire of the current connection: stdio, streamable-http or sse. */
   readonly transport?: 'stdio' | 'streamable-http' | 'sse' | 'http' | undefined;
 }

@@ -15,7 +15,13 @@ import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { startKeepalive } from './keepalive.js';
-import { canTransition, isTransient, type UpstreamExitInfo, type UpstreamSnapshot } from './state.js';
+import {
+  canTransition,
+  isTransient,
+  type Listed,
+  type UpstreamExitInfo,
+  type UpstreamSnapshot,
+} from './state.js';
 import {
   authError,
   callError,
@@ -107,10 +113,15 @@ const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage'] as con
 /** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
 const PassthroughResultSchema = z.looseObject({});
 type PassthroughResult = z.infer<typeof PassthroughResultSchema>;
-const ToolsPageSchema = z.looseObject({
-  tools: z.array(z.looseObject({ name: z.string() })),
-  nextCursor: z.string().optional(),
-});
+const PageSchema = z.looseObject({ nextCursor: z.string().optional() });
+
+/** The lists an upstream serves besides tools, with the capability that announces each. */
+const LISTS = [
+  { method: 'prompts/list', key: 'prompts', capability: 'prompts' },
+  { method: 'resources/list', key: 'resources', capability: 'resources' },
+  { method: 'resources/templates/list', key: 'resourceTemplates', capability: 'resources' },
+] as const;
+type ListKey = (typeof LISTS)[number]['key'];
 
 const MAX_TOOL_PAGES = 1000;
 const SESSION_EXPIRED = Symbol('session expired');
@@ -123,6 +134,8 @@ const STDERR_TAIL = 20;
  */
 export class Upstream {
   readonly name: string;
+  /** false with `"prefix": false`: tools and prompts keep their own names. */
+  readonly prefixed: boolean;
   private readonly log: Logger;
   private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
   private current: UpstreamSnapshot;
@@ -137,6 +150,7 @@ export class Upstream {
   private readonly stderrTail: string[] = [];
   /** Calls waiting for an answer; a busy server is not pinged. */
   private inFlight = 0;
+  private readonly resourceListeners = new Set<(uri: string, params: Record<string, unknown>) => void>();
   /** The callers of the calls in flight: where the upstream's requests and logs go. */
   private readonly callers = new Set<CallOptions>();
   private refreshSeq = 0;
@@ -150,6 +164,7 @@ export class Upstream {
 
   constructor(private readonly options: UpstreamOptions) {
     this.name = options.config.name;
+    this.prefixed = options.config.prefix !== false;
     this.log = options.logger.child({ upstream: this.name });
     const cached = options.cachedTools ?? [];
     this.current = {
@@ -465,7 +480,18 @@ export class Upstream {
           client.setNotificationHandler('notifications/message', (notification) =>
             this.relayLog(notification.params),
           );
+          for (const method of [
+            'notifications/prompts/list_changed',
+            'notifications/resources/list_changed',
+          ] as const) {
+            client.setNotificationHandler(method, () => void this.refreshLists(client, generation));
+          }
+          client.setNotificationHandler('notifications/resources/updated', (notification) => {
+            for (const listener of this.resourceListeners)
+              listener(String(notification.params.uri), notification.params);
+          });
           const tools = await this.listTools(client);
+          const lists = await this.listOthers(client);
           if (!isCurrent()) return;
           const info = client.getServerVersion();
           this.client = client;
@@ -473,6 +499,8 @@ export class Upstream {
             state: 'ready',
             tools,
             toolsSource: 'live',
+            ...lists,
+            capabilities: client.getServerCapabilities() as Record<string, unknown> | undefined,
             attempt: 0,
             serverInfo: info ? { name: info.name, version: info.version } : undefined,
           });
@@ -531,23 +559,70 @@ export class Upstream {
 
   /** Every page of tools/list, raw (unknown fields kept). */
   private async listTools(client: Client): Promise<Tool[]> {
-    const tools: Tool[] = [];
+    return (await this.listAll(client, 'tools/list', 'tools')) as unknown as Tool[];
+  }
+
+  /** Prompts, resources and templates, for the lists the server's capabilities announce. */
+  private async listOthers(client: Client): Promise<Partial<Record<ListKey, Listed[]>>> {
+    const capabilities = (client.getServerCapabilities() ?? {}) as Record<string, unknown>;
+    const lists: Partial<Record<ListKey, Listed[]>> = {};
+    for (const { method, key, capability } of LISTS) {
+      if (!capabilities[capability]) continue;
+      try {
+        lists[key] = await this.listAll(client, method, key);
+      } catch (error) {
+        // A server may announce resources but not implement templates: one list failing is no reason
+        // to refuse the others.
+        this.log.warn({ method, err: errorMessage(error) }, 'could not list; serving it as empty');
+        lists[key] = [];
+      }
+    }
+    return lists;
+  }
+
+  /** Every page of a list method, raw (unknown fields kept). */
+  private async listAll(client: Client, method: string, key: string): Promise<Listed[]> {
+    const items: Listed[] = [];
     const seen = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
       const result = await client.request(
-        { method: 'tools/list', params: cursor === undefined ? {} : { cursor } },
-        ToolsPageSchema,
+        { method, params: cursor === undefined ? {} : { cursor } },
+        PageSchema,
         { timeout: this.options.connectTimeoutMs ?? 30_000 },
       );
-      tools.push(...(result.tools as Tool[]));
+      const pageItems = (result as Record<string, unknown>)[key];
+      if (!Array.isArray(pageItems)) throw new Error(`${method} answered without "${key}"`);
+      items.push(...(pageItems as Listed[]));
       cursor = result.nextCursor;
-      if (cursor === undefined) return tools;
+      if (cursor === undefined) return items;
       if (seen.has(cursor)) break;
       seen.add(cursor);
     }
-    this.log.warn({ pages: MAX_TOOL_PAGES }, 'tools/list pagination did not end; keeping what was listed');
-    return tools;
+    this.log.warn({ method, pages: MAX_TOOL_PAGES }, 'pagination did not end; keeping what was listed');
+    return items;
+  }
+
+  private async refreshLists(client: Client, generation: number): Promise<void> {
+    const lists = await this.listOthers(client);
+    if (generation !== this.generation || this.current.state !== 'ready') return;
+    this.log.info('upstream prompt or resource list changed');
+    this.update(lists);
+  }
+
+  /** Subscribes to `notifications/resources/updated` of this upstream. */
+  onResourceUpdated(listener: (uri: string, params: Record<string, unknown>) => void): () => void {
+    this.resourceListeners.add(listener);
+    return () => this.resourceListeners.delete(listener);
+  }
+
+  /** Any other request (prompts/get, resources/read, completion/complete…), answered unchanged. */
+  forward(
+    method: string,
+    params: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<PassthroughResult> {
+    return this.request({ method, params }, options);
   }
 
   private async refreshTools(client: Client, generation: number): Promise<void> {

@@ -74,6 +74,7 @@ describe('loadConfig', () => {
         env: { TOKEN: 'Bearer s3' },
         cwd: '/home/me',
         callTimeoutMs: 120_000,
+        prefix: true,
       },
       {
         kind: 'http',
@@ -89,6 +90,7 @@ describe('loadConfig', () => {
           clientMetadataUrl: undefined,
         },
         callTimeoutMs: 120_000,
+        prefix: true,
       },
     ]);
   });

@@ -1,0 +1,122 @@
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { UpstreamConfig } from '../../src/config/schema.js';
+import type { Daemon } from '../../src/daemon.js';
+import type { Status } from '../../src/server/status.js';
+import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
+import { fakeUpstream } from '../helpers/fake-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('prompts, resources and completions through the bridge', () => {
+  let daemon: Daemon | undefined;
+  const clients: Client[] = [];
+  let cleanup = () => {};
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await daemon?.close();
+    daemon = undefined;
+    cleanup();
+  });
+
+  async function setup(upstreams: UpstreamConfig[]): Promise<Daemon> {
+    const temp = makeTempDir();
+    cleanup = temp.cleanup;
+    daemon = await startTestDaemon(temp.dir, upstreams);
+    await waitFor(() => daemon!.registry.snapshots().every((s) => s.state === 'ready'), 'upstreams ready');
+    return daemon;
+  }
+
+  async function client(): Promise<Client> {
+    const c = new Client({ name: 'surface', version: '1' });
+    await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    clients.push(c);
+    return c;
+  }
+
+  const text = (result: { messages?: unknown[]; contents?: unknown[] }) =>
+    JSON.stringify(result.messages ?? result.contents);
+
+  it('namespaces prompts like tools, keeps resource URIs, namespaces only clashing URIs, and routes each back', async () => {
+    await setup([fakeUpstream('alpha', { FAKE_NAME: 'a' }), fakeUpstream('beta', { FAKE_NAME: 'b' })]);
+    const c = await client();
+
+    const { prompts } = await c.listPrompts();
+    expect(prompts.map((p) => p.name).sort()).toEqual(['alpha__greet', 'beta__greet']);
+    expect(text(await c.getPrompt({ name: 'beta__greet', arguments: { who: 'Ada' } }))).toContain(
+      'Hello Ada from b',
+    );
+
+    const { resources } = await c.listResources();
+    expect(resources.map((r) => r.uri)).toEqual(['fake://readme', 'mcp-bridge://beta/fake://readme']);
+    expect(text(await c.readResource({ uri: 'fake://readme' }))).toContain('from a');
+    expect(text(await c.readResource({ uri: 'mcp-bridge://beta/fake://readme' }))).toContain(
+      '"uri":"fake://readme"',
+    );
+    expect(text(await c.readResource({ uri: 'mcp-bridge://beta/fake://readme' }))).toContain('from b');
+
+    const { resourceTemplates } = await c.listResourceTemplates();
+    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual([
+      'fake://a/items/{id}',
+      'fake://b/items/{id}',
+    ]);
+    expect(text(await c.readResource({ uri: 'fake://b/items/7' }))).toContain('fake://b/items/7 from b');
+
+    const completion = await c.complete({
+      ref: { type: 'ref/prompt', name: 'alpha__greet' },
+      argument: { name: 'who', value: 'A' },
+    });
+    expect(completion.completion.values).toEqual(['Ada', 'Alan']);
+
+    const status = (await (await fetch(daemon!.url.replace(/\/mcp$/, '/status'))).json()) as Status;
+    expect(status.clashes).toEqual([
+      'resource "fake://readme" of "beta" is also served by "alpha"; exposed as "mcp-bridge://beta/fake://readme"',
+    ]);
+  });
+
+  it('with "prefix": false, exposes names as they are; on a clash the later upstream keeps its prefix', async () => {
+    await setup([
+      { ...fakeUpstream('alpha', { FAKE_NAME: 'a' }), prefix: false },
+      { ...fakeUpstream('beta', { FAKE_NAME: 'b' }), prefix: false },
+    ]);
+    const c = await client();
+    const names = (await c.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).toContain('beta__echo');
+    expect(names).not.toContain('alpha__echo');
+    const echoed = await c.callTool({ name: 'echo', arguments: { text: 'plain' } });
+    expect(echoed.content).toEqual([{ type: 'text', text: 'plain' }]);
+    expect((await c.listPrompts()).prompts.map((p) => p.name).sort()).toEqual(['beta__greet', 'greet']);
+    const status = (await (await fetch(daemon!.url.replace(/\/mcp$/, '/status'))).json()) as Status;
+    expect(status.clashes).toContain('tool "echo" of "beta" clashes with "alpha"; exposed as "beta__echo"');
+  });
+
+  it('sends resources/updated only to the session that subscribed', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const [one, two] = [await client(), await client()];
+    const updates: Record<string, string[]> = { one: [], two: [] };
+    one.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.one!.push(n.params.uri);
+    });
+    two.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.two!.push(n.params.uri);
+    });
+    await one.subscribeResource({ uri: 'fake://readme' });
+    const touched = await two.callTool({ name: 'alpha__touch', arguments: {} });
+    expect(touched.content).toEqual([{ type: 'text', text: 'touched 1' }]);
+    await waitFor(() => updates.one!.length > 0, 'the update');
+    expect(updates).toEqual({ one: ['fake://readme'], two: [] });
+
+    await one.unsubscribeResource({ uri: 'fake://readme' });
+    expect((await two.callTool({ name: 'alpha__touch', arguments: {} })).content).toEqual([
+      { type: 'text', text: 'touched 0' },
+    ]);
+  });
+
+  it('answers an unknown prompt with an error naming it; an unlisted URI matching no template goes nowhere when two upstreams could serve it', async () => {
+    await setup([fakeUpstream('alpha', { FAKE_NAME: 'a' }), fakeUpstream('beta', { FAKE_NAME: 'b' })]);
+    const c = await client();
+    await expect(c.getPrompt({ name: 'nope' })).rejects.toThrow(/unknown prompt "nope"/);
+    await expect(c.readResource({ uri: 'other://x' })).rejects.toThrow(/unknown resource "other:\/\/x"/);
+  });
+});
