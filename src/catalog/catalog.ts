@@ -158,6 +158,26 @@ export class Catalog {
     return this.upstream(route).forward('completion/complete', { ...params, ref: upstreamRef }, options);
   }
 
+  /** logging/setLevel goes to every ready upstream that logs (the last level set wins). */
+  async setLogLevel(level: string): Promise<void> {
+    const loggers = this.registry.list().filter((u) => {
+      const s = u.snapshot();
+      return s.state === 'ready' && s.capabilities?.logging;
+    });
+    await Promise.allSettled(loggers.map((u) => u.forward('logging/setLevel', { level })));
+  }
+
+  /** The bridge's instructions: its own line, then each upstream's, under its name. */
+  instructions(): string {
+    const parts = [
+      'Tools, prompts and resources from several MCP servers; tools and prompts are named <server>__<name>.',
+    ];
+    for (const s of this.registry.snapshots()) {
+      if (s.instructions) parts.push(`## ${s.name}\n${s.instructions}`);
+    }
+    return parts.join('\n\n');
+  }
+
   /** The URI clients see for a resource of `upstream` (for resources/updated). */
   exposedUri(upstream: string, uri: string): string {
     for (const [exposed, route] of this.resourceRoutes) {

@@ -183,8 +183,7 @@ export class SessionManager {
           completions: {},
           logging: {},
         },
-        instructions:
-          'Tools, prompts and resources from several MCP servers; tools and prompts are named <server>__<name>.',
+        instructions: catalog.instructions(),
       },
     );
     const routed = <T>(work: () => Promise<T>) =>
@@ -236,9 +235,10 @@ export class SessionManager {
         return {};
       }),
     );
-    // Accepted so clients may ask; upstream log messages are relayed as they come (forwarding the
-    // level to every upstream is part of the full MCP surface, not done yet).
-    server.setRequestHandler('logging/setLevel', async () => ({}));
+    server.setRequestHandler('logging/setLevel', async (request) => {
+      await catalog.setLogLevel(request.params.level);
+      return {};
+    });
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const progressToken = ctx.mcpReq._meta?.progressToken;
       // Progress goes out in order and before the result: the response closes the request's stream.

@@ -73,6 +73,8 @@ export interface UpstreamSnapshot {
   readonly prompts?: readonly Listed[] | undefined;
   readonly resources?: readonly Listed[] | undefined;
   readonly resourceTemplates?: readonly Listed[] | undefined;
+  /** The server's `instructions` from its handshake. */
+  readonly instructions?: string | undefined;
   /** What the server said it supports in its handshake. */
   readonly capabilities?: Readonly<Record<string, unknown>> | undefined;
   /** The wire of the current connection: stdio, streamable-http or sse. */

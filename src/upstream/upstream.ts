@@ -501,6 +501,7 @@ export class Upstream {
             toolsSource: 'live',
             ...lists,
             capabilities: client.getServerCapabilities() as Record<string, unknown> | undefined,
+            instructions: client.getInstructions(),
             attempt: 0,
             serverInfo: info ? { name: info.name, version: info.version } : undefined,
           });

@@ -91,6 +91,23 @@ describe('prompts, resources and completions through the bridge', () => {
     expect(status.clashes).toContain('tool "echo" of "beta" clashes with "alpha"; exposed as "beta__echo"');
   });
 
+  it('merges upstream instructions into its own and forwards logging/setLevel', async () => {
+    await setup([fakeUpstream('alpha', { FAKE_INSTRUCTIONS: 'Call echo before anything else.' })]);
+    const c = await client();
+    expect(c.getInstructions()).toContain('## alpha\nCall echo before anything else.');
+
+    const logs: unknown[] = [];
+    c.setNotificationHandler('notifications/message', (n) => {
+      logs.push(n.params);
+    });
+    await c.setLoggingLevel('error');
+    await c.callTool({ name: 'alpha__log', arguments: { text: 'quiet' } });
+    await c.setLoggingLevel('debug');
+    await c.callTool({ name: 'alpha__log', arguments: { text: 'loud' } });
+    await waitFor(() => logs.length > 0, 'a log message');
+    expect(logs).toEqual([expect.objectContaining({ data: { text: 'loud' } })]);
+  });
+
   it('sends resources/updated only to the session that subscribed', async () => {
     await setup([fakeUpstream('alpha')]);
     const [one, two] = [await client(), await client()];
