@@ -1,6 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
-import { isInitializeRequest, Server } from '@modelcontextprotocol/server';
+import {
+  type NodeMcpRequestHandler,
+  NodeStreamableHTTPServerTransport,
+  toNodeHandler,
+  toWebRequest,
+} from '@modelcontextprotocol/node';
+import {
+  createMcpHandler,
+  isInitializeRequest,
+  isLegacyRequest,
+  type McpHttpHandler,
+  Server,
+} from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
@@ -44,8 +55,21 @@ export class SessionManager {
   private readonly sweeper: NodeJS.Timeout;
   /** Sessions subscribed per exposed URI: the upstream is subscribed once, while anyone is. */
   private readonly subscribers = new Map<string, number>();
+  /** The stateless 2026-07-28 era: one server per request, change events via subscriptions/listen. */
+  private readonly modern: { handler: McpHttpHandler; node: NodeMcpRequestHandler };
+  private readonly stopModern: () => void;
 
   constructor(private readonly options: SessionManagerOptions) {
+    const handler = createMcpHandler(() => this.createServer(new Set()), {
+      legacy: 'reject',
+      onerror: (error) => options.logger.debug({ err: errorMessage(error) }, 'modern-era request failed'),
+    });
+    this.modern = { handler, node: toNodeHandler(handler, { maxRequestBodySize: options.maxBodyBytes }) };
+    this.stopModern = options.catalog.onChanged((kind) => {
+      if (kind === 'tools') handler.notify.toolsChanged();
+      else if (kind === 'prompts') handler.notify.promptsChanged();
+      else handler.notify.resourcesChanged();
+    });
     for (const upstream of options.registry.list()) {
       upstream.onResourceUpdated((uri, params) => {
         const exposed = options.catalog.exposedUri(upstream.name, uri);
@@ -53,6 +77,7 @@ export class SessionManager {
           if (!session.subscriptions.has(exposed)) continue;
           session.server.sendResourceUpdated({ ...params, uri: exposed }).catch(() => {});
         }
+        this.modern.handler.notify.resourceUpdated(exposed);
       });
     }
     const idle = options.idleTimeoutMs ?? 30 * 60_000;
@@ -67,6 +92,16 @@ export class SessionManager {
   async handle(req: Request, res: Response): Promise<void> {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
+    // 2026-07-28 requests carry their protocol version in each request and no session: the SDK's own
+    // classification decides, and the stateless modern handler serves them from the same catalog.
+    if (
+      !sessionId &&
+      req.method === 'POST' &&
+      !(await isLegacyRequest(await toWebRequest(req, req.body), req.body))
+    ) {
+      await this.modern.node(req, res, req.body);
+      return;
+    }
     if (sessionId) {
       const session = this.sessions.get(sessionId);
       if (!session) {
@@ -103,6 +138,8 @@ export class SessionManager {
   /** Ends every session (daemon shutdown). */
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
+    this.stopModern();
+    await this.modern.handler.close().catch(() => {});
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.allSettled(sessions.map((s) => s.server.close()));

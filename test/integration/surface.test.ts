@@ -108,6 +108,29 @@ describe('prompts, resources and completions through the bridge', () => {
     expect(logs).toEqual([expect.objectContaining({ data: { text: 'loud' } })]);
   });
 
+  it('serves a stateless 2026-07-28 client and a 2025 session client on the same endpoint at once', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const modern = new Client(
+      { name: 'modern', version: '1' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await modern.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    clients.push(modern);
+    const legacy = await client();
+    const [modernTools, legacyTools] = await Promise.all([modern.listTools(), legacy.listTools()]);
+    expect(modernTools.tools.map((t) => t.name)).toEqual(legacyTools.tools.map((t) => t.name));
+    const [a, b] = await Promise.all([
+      modern.callTool({ name: 'alpha__echo', arguments: { text: 'new' } }),
+      legacy.callTool({ name: 'alpha__echo', arguments: { text: 'old' } }),
+    ]);
+    expect(a.content).toEqual([{ type: 'text', text: 'new' }]);
+    expect(b.content).toEqual([{ type: 'text', text: 'old' }]);
+    expect(text(await modern.getPrompt({ name: 'alpha__greet', arguments: { who: 'Ada' } }))).toContain(
+      'Hello Ada',
+    );
+    expect(text(await modern.readResource({ uri: 'fake://readme' }))).toContain('fake://readme');
+  });
+
   it('sends resources/updated only to the session that subscribed', async () => {
     await setup([fakeUpstream('alpha')]);
     const [one, two] = [await client(), await client()];
