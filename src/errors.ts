@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   UPSTREAM_CLOSED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UPSTREAM_TIMEOUT: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UNKNOWN_TOOL: { jsonRpc: INVALID_PARAMS, exit: 1 },
+  UNKNOWN_PROMPT: { jsonRpc: INVALID_PARAMS, exit: 1 },
+  UNKNOWN_RESOURCE: { jsonRpc: INVALID_PARAMS, exit: 1 },
   SECRET_UNAVAILABLE: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   NEEDS_AUTH: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   AUTH_REJECTED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },

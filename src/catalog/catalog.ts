@@ -151,9 +151,13 @@ export class Catalog {
       if (route) upstreamRef = { ...ref, uri: route.original };
     }
     if (!route) {
-      throw new BridgeError('UNKNOWN_TOOL', `completion/complete refers to an unknown ${String(ref.type)}`, {
-        details: { ref },
-      });
+      throw new BridgeError(
+        'UNKNOWN_PROMPT',
+        `completion/complete refers to an unknown ${String(ref.type)}`,
+        {
+          details: { ref },
+        },
+      );
     }
     return this.upstream(route).forward('completion/complete', { ...params, ref: upstreamRef }, options);
   }

@@ -7,6 +7,8 @@ export function sendJsonRpcError(
   code: number,
   message: string,
   data?: Record<string, unknown>,
+  /** The request's id, when the body was a single request (JSON-RPC: null only if it is unknown). */
+  id: string | number | null = null,
 ): void {
   if (res.headersSent) {
     res.end();
@@ -15,5 +17,5 @@ export function sendJsonRpcError(
   res
     .status(status)
     .type('application/json')
-    .send(JSON.stringify({ jsonrpc: '2.0', error: { code, message, ...(data ? { data } : {}) }, id: null }));
+    .send(JSON.stringify({ jsonrpc: '2.0', error: { code, message, ...(data ? { data } : {}) }, id }));
 }

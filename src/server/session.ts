@@ -22,6 +22,12 @@ import { VERSION } from '../version.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
 
+/** The id of a single JSON-RPC request body, for error answers. */
+function requestId(body: unknown): string | number | null {
+  const id = (body as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}
+
 /** The client's answers are passed on untouched (unknown fields included). */
 const PassthroughResultSchema = z.looseObject({});
 
@@ -110,6 +116,8 @@ export class SessionManager {
           404,
           -32001,
           `Session not found: "${sessionId}" is unknown or has ended; send initialize to start a new session`,
+          undefined,
+          requestId(req.body),
         );
         return;
       }
@@ -132,6 +140,8 @@ export class SessionManager {
       req.method === 'POST'
         ? 'Bad Request: missing Mcp-Session-Id header; send initialize first to start a session'
         : `Bad Request: ${req.method} needs an Mcp-Session-Id header`,
+      undefined,
+      requestId(req.body),
     );
   }
 

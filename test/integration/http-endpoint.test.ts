@@ -159,6 +159,9 @@ describe('the HTTP endpoint', () => {
     const unknown = await raw(port, { body: list, headers: { 'mcp-session-id': 'no-such-session' } });
     expect(unknown.status).toBe(404);
     expect(jsonRpcError(unknown).message).toContain('Session not found');
+    // The request's id is echoed when it is known.
+    expect(JSON.parse(missing.body).id).toBe(2);
+    expect(JSON.parse(unknown.body).id).toBe(2);
     const get = await raw(port, { method: 'GET' });
     expect(get.status).toBe(400);
   });
