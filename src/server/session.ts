@@ -307,6 +307,7 @@ export class SessionManager {
             };
       try {
         const result = await catalog.callTool(request.params, {
+          caller: server,
           signal: ctx.mcpReq.signal,
           onprogress,
           onServerRequest: (upstreamRequest) =>

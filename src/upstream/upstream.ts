@@ -97,6 +97,8 @@ export interface CallOptions {
     | undefined;
   /** Asks the caller's client (elicitation, sampling) on behalf of the upstream. */
   readonly onServerRequest?: ((request: ServerRequest) => Promise<Record<string, unknown>>) | undefined;
+  /** Who is calling (the downstream session): calls of one caller share its client. */
+  readonly caller?: object | undefined;
   /** A log message the upstream sent while the call was running (already tagged with the upstream). */
   readonly onLog?: ((params: Record<string, unknown>) => void) | undefined;
 }
@@ -329,12 +331,12 @@ export class Upstream {
    * that can answer, it goes there; otherwise it is refused (never broadcast to other clients).
    */
   private relayServerRequest(request: ServerRequest): Promise<Record<string, unknown>> {
-    const askers = [...this.callers].filter((c) => c.onServerRequest);
+    const askers = distinctCallers([...this.callers].filter((c) => c.onServerRequest));
     if (askers.length !== 1) {
       const why =
         askers.length === 0
           ? 'it arrived while no tool call of this server was running, so there is no client to ask'
-          : `${askers.length} tool calls of this server are running, so the bridge cannot tell which client to ask`;
+          : `tool calls of ${askers.length} clients of this server are running, so the bridge cannot tell which client to ask`;
       throw new ProtocolError(
         ProtocolErrorCode.InvalidRequest,
         `mcp-bridge refused ${request.method}: ${why}`,
@@ -347,7 +349,7 @@ export class Upstream {
   private relayLog(params: Record<string, unknown>): void {
     const logger = typeof params.logger === 'string' ? `${this.name}/${params.logger}` : this.name;
     const tagged = { ...params, logger };
-    const listeners = [...this.callers].filter((c) => c.onLog);
+    const listeners = distinctCallers([...this.callers].filter((c) => c.onLog));
     if (listeners.length === 0) this.log.debug({ message: tagged }, 'upstream log message (no caller)');
     for (const caller of listeners) caller.onLog!(tagged);
   }
@@ -686,4 +688,12 @@ async function withTimeout<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** One entry per calling client: several calls of the same session count once. */
+function distinctCallers(callers: CallOptions[]): CallOptions[] {
+  const seen = new Map<object, CallOptions>();
+  for (const caller of callers)
+    if (!seen.has(caller.caller ?? caller)) seen.set(caller.caller ?? caller, caller);
+  return [...seen.values()];
 }

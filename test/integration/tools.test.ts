@@ -128,6 +128,21 @@ describe('tools through the bridge', () => {
       expect((result.content as { text: string }[])[0]!.text).toContain('decline');
       expect(sessions[0]!.asked).toHaveLength(1);
       expect(sessions[1]!.asked).toHaveLength(0);
+
+      // Another call of the same session running meanwhile does not make it ambiguous…
+      const [, again] = await Promise.all([
+        sessions[0]!.c.callTool({ name: 'alpha__slow', arguments: { ms: 600 } }),
+        sessions[0]!.c.callTool({ name: 'alpha__ask', arguments: {} }),
+      ]);
+      expect((again.content as { text: string }[])[0]!.text).toContain('decline');
+      // …but a call of another session does: the request is refused, never sent to a guess.
+      const [, refused] = await Promise.all([
+        sessions[1]!.c.callTool({ name: 'alpha__slow', arguments: { ms: 600 } }),
+        sessions[0]!.c.callTool({ name: 'alpha__ask', arguments: {} }).catch((e: Error) => e),
+      ]);
+      expect(refused).toBeInstanceOf(Error);
+      expect((refused as Error).message).toContain('cannot tell which client to ask');
+      expect(sessions[1]!.asked).toHaveLength(0);
     } finally {
       for (const { c } of sessions) await c.close();
     }
