@@ -1,13 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
 import { makeTempDir } from '../helpers/bridge.js';
-import { BIN, cliEnv, type RunningBridge, startCli } from '../helpers/cli.js';
+import { BIN, cliEnv, freePort, type RunningBridge, startCli } from '../helpers/cli.js';
 import { type ResourceServer, startResourceServer } from '../helpers/mcp-resource-server.js';
 import { type AuthServer, completeConsent, startAuthServer } from '../helpers/oauth-server.js';
 import { loginThroughDaemon } from '../helpers/remote.js';
@@ -136,14 +135,3 @@ describe('OAuth through the real CLI', () => {
     expect(as.counts.invalidGrant).toBe(0);
   }, 90_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -2,7 +2,6 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/client';
@@ -10,7 +9,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
 import { makeTempDir } from '../helpers/bridge.js';
-import { BIN, cliEnv, type RunningBridge, startCli } from '../helpers/cli.js';
+import { BIN, cliEnv, freePort, type RunningBridge, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
@@ -318,15 +317,4 @@ function daemonsFor(config: string): number[] {
     .split('\n')
     .filter((line) => line.includes(' start ') && line.includes(config))
     .map((line) => Number(line.trim().split(/\s+/)[0]));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
