@@ -148,6 +148,38 @@ describe('tools through the bridge', () => {
     }
   });
 
+  it("routes upstream A's sampling request during session 1's call to session 1 only, while session 2 uses upstream B", async () => {
+    const { daemon } = await setup();
+    const sessions = await Promise.all(
+      ['one', 'two'].map(async (name) => {
+        const c = new Client({ name, version: '1' }, { capabilities: { sampling: {} } });
+        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        let asked = 0;
+        c.setRequestHandler('sampling/createMessage', async () => {
+          asked++;
+          return { role: 'assistant', content: { type: 'text', text: `from ${name}` }, model: 'm' };
+        });
+        return { c, asked: () => asked };
+      }),
+    );
+    try {
+      const progress: number[] = [];
+      const [sampled] = await Promise.all([
+        sessions[0]!.c.callTool({ name: 'alpha__sample', arguments: {} }),
+        sessions[1]!.c.callTool(
+          { name: 'beta__slow', arguments: { ms: 400 } },
+          { onprogress: (p) => progress.push(p.progress) },
+        ),
+      ]);
+      expect((sampled.content as { text: string }[])[0]!.text).toContain('from one');
+      expect(sessions[0]!.asked()).toBe(1);
+      expect(sessions[1]!.asked()).toBe(0);
+      expect(progress.length).toBeGreaterThan(0);
+    } finally {
+      for (const { c } of sessions) await c.close();
+    }
+  });
+
   it('cancels the upstream call when the client cancels', async () => {
     const { client } = await setup([fakeUpstream('alpha')]);
     const controller = new AbortController();
