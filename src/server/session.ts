@@ -9,7 +9,9 @@ import {
   createMcpHandler,
   isInitializeRequest,
   isLegacyRequest,
+  LOG_LEVEL_META_KEY,
   type McpHttpHandler,
+  PROTOCOL_VERSION_META_KEY,
   Server,
 } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
@@ -21,6 +23,20 @@ import type { UpstreamRegistry } from '../upstream/registry.js';
 import { VERSION } from '../version.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
+
+const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+/**
+ * Whether a call's caller gets an upstream log message: 2025 sessions always (their level is set
+ * with logging/setLevel, which reaches the upstreams); a 2026-07-28 request only if its `_meta`
+ * envelope names a log level, and only messages at or above it.
+ */
+function wantsLog(envelope: Record<string, unknown> | undefined, level: unknown): boolean {
+  if (envelope?.[PROTOCOL_VERSION_META_KEY] === undefined) return true;
+  const wanted = envelope[LOG_LEVEL_META_KEY];
+  if (typeof wanted !== 'string') return false;
+  return LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(wanted);
+}
 
 /** The id of a single JSON-RPC request body, for error answers. */
 function requestId(body: unknown): string | number | null {
@@ -317,6 +333,7 @@ export class SessionManager {
               { signal: ctx.mcpReq.signal },
             ),
           onLog: (params) => {
+            if (!wantsLog(ctx.mcpReq.envelope as Record<string, unknown> | undefined, params.level)) return;
             relayed = relayed
               .then(() => ctx.mcpReq.notify({ method: 'notifications/message', params } as never))
               .catch(() => {});

@@ -129,6 +129,20 @@ describe('prompts, resources and completions through the bridge', () => {
       'Hello Ada',
     );
     expect(text(await modern.readResource({ uri: 'fake://readme' }))).toContain('fake://readme');
+
+    // A 2026-07-28 request that names no log level gets no log messages; the 2025 session does.
+    const modernLogs: unknown[] = [];
+    modern.setNotificationHandler('notifications/message', (n) => {
+      modernLogs.push(n.params);
+    });
+    const legacyLogs: unknown[] = [];
+    legacy.setNotificationHandler('notifications/message', (n) => {
+      legacyLogs.push(n.params);
+    });
+    await modern.callTool({ name: 'alpha__log', arguments: { text: 'modern' } });
+    await legacy.callTool({ name: 'alpha__log', arguments: { text: 'legacy' } });
+    await waitFor(() => legacyLogs.length > 0, 'the legacy log message');
+    expect(modernLogs).toEqual([]);
   });
 
   it('sends resources/updated only to the session that subscribed', async () => {
