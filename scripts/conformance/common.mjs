@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SHIM = path.join(HERE, 'node20-fs-shim.mjs');
@@ -22,6 +23,58 @@ export const NODE22_VERSION = process.env.MCP_CONFORMANCE_NODE22_VERSION || '22.
 export const SUITE_VERSION = process.env.MCP_CONFORMANCE_VERSION || '0.2.0-alpha.12';
 
 export class UsageError extends Error {}
+
+/**
+ * The options both runners share (suite version, runtime, selection, output), parsed together with
+ * a runner's own `extra` options. Returns the raw values and the shared settings, checked.
+ */
+export function parseRunnerArgs(argv, extra, { allGroups, defaultGroups }) {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      ...extra,
+      scenario: { type: 'string', multiple: true },
+      group: { type: 'string' },
+      all: { type: 'boolean' },
+      list: { type: 'boolean' },
+      'suite-version': { type: 'string' },
+      shim: { type: 'boolean' },
+      node: { type: 'string' },
+      jobs: { type: 'string' },
+      timeout: { type: 'string' },
+      out: { type: 'string' },
+      verbose: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const groups = values.all ? allGroups : (values.group?.split(',').map((g) => g.trim()) ?? defaultGroups);
+  for (const g of groups) {
+    if (!allGroups.includes(g))
+      throw new UsageError(`unknown group "${g}" (expected ${allGroups.join(', ')})`);
+  }
+  const jobs = Number(values.jobs ?? 4);
+  const timeout = Number(values.timeout ?? 30000);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError('--jobs must be a positive integer');
+  if (!Number.isInteger(timeout) || timeout < 1) throw new UsageError('--timeout must be a positive integer');
+  return {
+    values,
+    shared: {
+      help: values.help ?? false,
+      list: values.list ?? false,
+      groups,
+      suiteVersion: values['suite-version'] ?? SUITE_VERSION,
+      shim: values.shim ?? false,
+      node: values.node ?? process.env.MCP_CONFORMANCE_NODE,
+      jobs,
+      timeout,
+      out: values.out,
+      verbose: values.verbose ?? false,
+      json: values.json ?? false,
+    },
+  };
+}
 
 export function cacheRoot() {
   if (process.env.MCP_BRIDGE_CACHE_DIR) return process.env.MCP_BRIDGE_CACHE_DIR;

@@ -13,19 +13,18 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   HERE,
   listScenarios,
   log,
   NODE22_VERSION,
+  parseRunnerArgs,
   readChecks,
   runPool,
   SUITE_VERSION,
   suiteEntry,
   suiteRuntime,
   table,
-  UsageError,
 } from './common.mjs';
 
 const DEFAULT_CLIENT = 'node scripts/conformance/auth-client.mjs';
@@ -66,50 +65,16 @@ Exit status: 0 if every selected scenario passed, 1 if any failed, 2 on a usage 
 Environment: MCP_BRIDGE_CACHE_DIR (cache root, default ~/.cache/mcp-bridge).`;
 
 function parseCli(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    allowPositionals: false,
-    options: {
-      client: { type: 'string' },
-      scenario: { type: 'string', multiple: true },
-      group: { type: 'string' },
-      all: { type: 'boolean' },
-      list: { type: 'boolean' },
-      'suite-version': { type: 'string' },
-      shim: { type: 'boolean' },
-      node: { type: 'string' },
-      jobs: { type: 'string' },
-      timeout: { type: 'string' },
-      out: { type: 'string' },
-      verbose: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const groups = values.all ? ALL_GROUPS : (values.group?.split(',').map((g) => g.trim()) ?? DEFAULT_GROUPS);
-  for (const g of groups) {
-    if (!ALL_GROUPS.includes(g))
-      throw new UsageError(`unknown group "${g}" (expected ${ALL_GROUPS.join(', ')})`);
-  }
-  const jobs = Number(values.jobs ?? 4);
-  const timeout = Number(values.timeout ?? 30000);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError('--jobs must be a positive integer');
-  if (!Number.isInteger(timeout) || timeout < 1) throw new UsageError('--timeout must be a positive integer');
+  const { values, shared } = parseRunnerArgs(
+    argv,
+    { client: { type: 'string' } },
+    { allGroups: ALL_GROUPS, defaultGroups: DEFAULT_GROUPS },
+  );
   return {
-    help: values.help ?? false,
-    list: values.list ?? false,
+    ...shared,
     client: values.client ?? DEFAULT_CLIENT,
     clientIsDefault: values.client === undefined,
     scenarios: (values.scenario ?? []).map((s) => (s.startsWith('auth/') ? s : `auth/${s}`)),
-    groups,
-    suiteVersion: values['suite-version'] ?? SUITE_VERSION,
-    shim: values.shim ?? false,
-    node: values.node ?? process.env.MCP_CONFORMANCE_NODE,
-    jobs,
-    timeout,
-    out: values.out,
-    verbose: values.verbose ?? false,
-    json: values.json ?? false,
   };
 }
 

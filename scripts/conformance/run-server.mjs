@@ -21,13 +21,13 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   HERE,
   installSuite,
   listScenarios,
   log,
   NODE22_VERSION,
+  parseRunnerArgs,
   readChecks,
   runPool,
   SUITE_VERSION,
@@ -114,59 +114,23 @@ Exit status: 0 if every selected run passed, 1 if any failed, 2 on a usage or se
 Environment: MCP_BRIDGE_CACHE_DIR (cache root, default ~/.cache/mcp-bridge).`;
 
 function parseCli(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    allowPositionals: false,
-    options: {
-      target: { type: 'string' },
-      url: { type: 'string' },
-      scenario: { type: 'string', multiple: true },
-      group: { type: 'string' },
-      all: { type: 'boolean' },
-      list: { type: 'boolean' },
-      'all-parallel': { type: 'boolean' },
-      'suite-version': { type: 'string' },
-      shim: { type: 'boolean' },
-      node: { type: 'string' },
-      jobs: { type: 'string' },
-      timeout: { type: 'string' },
-      out: { type: 'string' },
-      verbose: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const groups = values.all ? ALL_GROUPS : (values.group?.split(',').map((g) => g.trim()) ?? DEFAULT_GROUPS);
-  for (const g of groups) {
-    if (!ALL_GROUPS.includes(g))
-      throw new UsageError(`unknown group "${g}" (expected ${ALL_GROUPS.join(', ')})`);
-  }
+  const { values, shared } = parseRunnerArgs(
+    argv,
+    { target: { type: 'string' }, url: { type: 'string' }, 'all-parallel': { type: 'boolean' } },
+    { allGroups: ALL_GROUPS, defaultGroups: DEFAULT_GROUPS },
+  );
   const target = values.url ? 'url' : (values.target ?? 'bridge');
   if (!['bridge', 'fixture', 'url'].includes(target)) {
     throw new UsageError(`unknown --target "${values.target}" (expected bridge or fixture)`);
   }
   if (values.url && values.target) throw new UsageError('--url and --target exclude each other');
   if (values.url && !URL.canParse(values.url)) throw new UsageError(`--url ${values.url} is not a URL`);
-  const jobs = Number(values.jobs ?? 4);
-  const timeout = Number(values.timeout ?? 30000);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError('--jobs must be a positive integer');
-  if (!Number.isInteger(timeout) || timeout < 1) throw new UsageError('--timeout must be a positive integer');
   return {
-    help: values.help ?? false,
-    list: values.list ?? false,
+    ...shared,
     target,
     url: values.url,
     scenarios: values.scenario ?? [],
-    groups,
-    suiteVersion: values['suite-version'] ?? SUITE_VERSION,
-    shim: values.shim ?? false,
-    node: values.node ?? process.env.MCP_CONFORMANCE_NODE,
-    jobs,
     allParallel: values['all-parallel'] ?? false,
-    timeout,
-    out: values.out,
-    verbose: values.verbose ?? false,
-    json: values.json ?? false,
   };
 }
 
