@@ -71,8 +71,6 @@ export class OAuthManager {
   private readonly stepUps = new Map<string, string>();
   private events: OAuthManagerEvents = { onNeedsAuth: () => {}, onAuthorized: () => {} };
   private closed = false;
-  /** Refresh requests sent, by upstream (for /status and tests). */
-  readonly refreshCount = new Map<string, number>();
 
   constructor(
     readonly store: TokenStore,
@@ -126,11 +124,6 @@ export class OAuthManager {
       upstream,
       unionScopes(this.tokens.get(upstream)?.scope, this.stepUps.get(upstream), scope) ?? '',
     );
-  }
-
-  /** Whether tokens are held for the upstream (they may still be expired or revoked). */
-  hasTokens(upstream: string): boolean {
-    return this.tokens.has(upstream);
   }
 
   /** The bearer provider the upstream's HTTP transport uses. */
@@ -317,7 +310,6 @@ export class OAuthManager {
         };
       }
       const client = await this.clientFor(config, stored, state, authServer);
-      this.refreshCount.set(upstream, (this.refreshCount.get(upstream) ?? 0) + 1);
       let fresh: TokenSet;
       try {
         fresh = await refreshTokens({

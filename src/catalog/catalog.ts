@@ -18,7 +18,6 @@ export const NAMESPACED_URI = 'mcp-bridge://';
 
 interface Entry {
   readonly upstream: string;
-  readonly index: number;
   readonly prefixed: boolean;
   readonly original: string;
   readonly item: Listed;
@@ -244,16 +243,18 @@ export class Catalog {
       pick: (s: ReturnType<Upstream['snapshot']>) => readonly Listed[] | undefined,
       key: string,
     ) =>
-      upstreams.flatMap((upstream, index) =>
+      upstreams.flatMap((upstream) =>
         (pick(upstream.snapshot()) ?? []).map((item) => ({
           upstream: upstream.name,
-          index,
           prefixed: upstream.prefixed,
           original: String(item[key]),
           item,
           name: '',
         })),
       );
+    /** The items as clients see them: renamed (under `key`) where their exposed name differs. */
+    const exposed = (list: Entry[], key: string) =>
+      list.map((e) => (e.name === e.original ? e.item : { ...e.item, [key]: e.name }));
 
     const tools = nameEntries(
       entries((s) => s.tools as unknown as Listed[], 'name'),
@@ -275,15 +276,10 @@ export class Catalog {
       'resource template',
       clashes,
     );
-
-    this.tools = tools.map((e) =>
-      e.name === e.original ? e.item : { ...e.item, name: e.name },
-    ) as unknown as Tool[];
-    this.prompts = prompts.map((e) => (e.name === e.original ? e.item : { ...e.item, name: e.name }));
-    this.resources = resources.map((e) => (e.name === e.original ? e.item : { ...e.item, uri: e.name }));
-    this.templates = templates.map((e) =>
-      e.name === e.original ? e.item : { ...e.item, uriTemplate: e.name },
-    );
+    this.tools = exposed(tools, 'name') as unknown as Tool[];
+    this.prompts = exposed(prompts, 'name');
+    this.resources = exposed(resources, 'uri');
+    this.templates = exposed(templates, 'uriTemplate');
     const routes = (list: Entry[]) =>
       new Map(list.map((e) => [e.name, { upstream: e.upstream, original: e.original }]));
     this.toolRoutes = routes(tools);
