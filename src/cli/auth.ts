@@ -5,6 +5,7 @@ import { LoginFlows, type LoginStatus, loginTarget } from '../auth/login.js';
 import { OAuthManager } from '../auth/oauth-manager.js';
 import { TokenStore } from '../auth/token-store.js';
 import { loadConfig } from '../config/load.js';
+import { localDaemonBase } from '../config/paths.js';
 import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { createSilentLogger } from '../log.js';
@@ -25,7 +26,7 @@ export async function runAuth(argv: string[]): Promise<number> {
   const config = loadConfig({ configPath: values.config });
   const timeoutMs = parseTimeout(values.timeout);
   const open = values['no-open'] !== true;
-  const base = daemonBase(config);
+  const base = localDaemonBase(config.host, config.port);
   const daemon = await isDaemonUp(base);
   const httpUpstreams = config.upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
 
@@ -84,11 +85,6 @@ function parseTimeout(value: string | undefined): number {
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
-}
-
-function daemonBase(config: BridgeConfig): string {
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }
 
 async function isDaemonUp(base: string): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.js';
+import { localDaemonBase } from '../config/paths.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import type { Status } from '../server/status.js';
 import { parseCommandArgs } from './args.js';
@@ -9,8 +10,7 @@ export async function runStatus(argv: string[]): Promise<number> {
     config: { type: 'string', short: 'c' },
   });
   const config = loadConfig({ configPath: values.config });
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}/status`;
+  const url = `${localDaemonBase(config.host, config.port)}/status`;
   let status: Status;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(5000) });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaultLogPath, resolveConfigFile } from '../config/paths.js';
+import { defaultLogPath, localDaemonBase, resolveConfigFile } from '../config/paths.js';
 import { BridgeError } from '../errors.js';
 import { StdioProxy } from '../shim/stdio-proxy.js';
 import { VERSION } from '../version.js';
@@ -61,11 +61,9 @@ function daemonUrl(configPath: string | undefined): string {
   const pick = (name: string, key: string, fallback: string) =>
     env[name] ||
     (typeof file[key] === 'string' || typeof file[key] === 'number' ? String(file[key]) : fallback);
-  let host = pick('MCP_BRIDGE_HOST', 'host', '127.0.0.1');
-  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';
+  const host = pick('MCP_BRIDGE_HOST', 'host', '127.0.0.1');
   const port = pick('MCP_BRIDGE_PORT', 'port', '8769');
-  const path = pick('MCP_BRIDGE_MCP_PATH', 'mcpPath', '/mcp');
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+  return `${localDaemonBase(host, port)}${pick('MCP_BRIDGE_MCP_PATH', 'mcpPath', '/mcp')}`;
 }
 
 /**

@@ -27,3 +27,9 @@ export function resolveConfigFile(
 export function resolveConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.MCP_BRIDGE_CONFIG_DIR || defaultConfigDir(env));
 }
+
+/** The base URL a local command uses to reach a daemon bound to `host`:`port` (a wildcard bind is reached on loopback). */
+export function localDaemonBase(host: string, port: number | string): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
