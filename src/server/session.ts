@@ -15,11 +15,11 @@ import {
   Server,
 } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
-import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
+import { PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
@@ -43,9 +43,6 @@ function requestId(body: unknown): string | number | null {
   const id = (body as { id?: unknown } | undefined)?.id;
   return typeof id === 'string' || typeof id === 'number' ? id : null;
 }
-
-/** The client's answers are passed on untouched (unknown fields included). */
-const PassthroughResultSchema = z.looseObject({});
 
 export interface SessionManagerOptions {
   readonly catalog: Catalog;

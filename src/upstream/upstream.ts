@@ -113,7 +113,7 @@ export interface ServerRequest {
 const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage'] as const;
 
 /** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
-const PassthroughResultSchema = z.looseObject({});
+export const PassthroughResultSchema = z.looseObject({});
 type PassthroughResult = z.infer<typeof PassthroughResultSchema>;
 const PageSchema = z.looseObject({ nextCursor: z.string().optional() });
 
