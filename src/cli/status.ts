@@ -36,7 +36,9 @@ export async function runStatus(argv: string[]): Promise<number> {
       `${u.name.padEnd(20)} ${u.state.padEnd(10)} ${tools}${pid}, ${u.restarts} restart(s), since ${u.since}`,
     );
     if (u.lastError && u.state !== 'ready') lines.push(`${' '.repeat(21)}last error: ${u.lastError.message}`);
+    if (u.action) lines.push(`${' '.repeat(21)}to fix: ${u.action}`);
   }
+  for (const clash of status.clashes) lines.push(`name clash: ${clash}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

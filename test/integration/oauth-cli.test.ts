@@ -6,7 +6,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
 import { makeTempDir } from '../helpers/bridge.js';
-import { BIN, cliEnv, freePort, type RunningBridge, startCli } from '../helpers/cli.js';
+import { BIN, cliEnv, freePort, type RunningBridge, runCli, startCli } from '../helpers/cli.js';
 import { type ResourceServer, startResourceServer } from '../helpers/mcp-resource-server.js';
 import { type AuthServer, completeConsent, startAuthServer } from '../helpers/oauth-server.js';
 import { loginThroughDaemon } from '../helpers/remote.js';
@@ -100,6 +100,9 @@ describe('OAuth through the real CLI', () => {
     const { dir } = await setup();
     const bridge = await daemon(dir);
     await waitFor(async () => (await upstreamState(bridge)) === 'needs_auth', 'notes in needs_auth');
+    const status = await runCli(['status'], cliEnv(dir, { MCP_BRIDGE_PORT: String(bridge.port) }));
+    expect(status.stdout).toMatch(/notes\s+needs_auth/);
+    expect(status.stdout).toContain('to fix: npm run auth -- notes');
     const result = await runAuth(cliEnv(dir, { MCP_BRIDGE_PORT: String(bridge.port) }), ['--no-open']);
     expect(result.stdout).toContain('"notes" is ready in the daemon');
     expect(result.code).toBe(0);
