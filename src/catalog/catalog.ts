@@ -113,7 +113,7 @@ export class Catalog {
     const route = this.promptRoutes.get(name);
     if (!route) {
       throw new BridgeError(
-        'UNKNOWN_TOOL',
+        'UNKNOWN_PROMPT',
         `unknown prompt "${name}"; call prompts/list for the available prompts`,
         {
           details: { prompt: name },
@@ -151,7 +151,7 @@ export class Catalog {
     }
     if (!route) {
       throw new BridgeError(
-        'UNKNOWN_PROMPT',
+        ref.type === 'ref/resource' ? 'UNKNOWN_RESOURCE' : 'UNKNOWN_PROMPT',
         `completion/complete refers to an unknown ${String(ref.type)}`,
         {
           details: { ref },
@@ -212,7 +212,7 @@ export class Catalog {
     const withResources = this.registry.snapshots().filter((s) => s.capabilities?.resources);
     if (withResources.length === 1) return { upstream: withResources[0]!.name, original: uri };
     throw new BridgeError(
-      'UNKNOWN_TOOL',
+      'UNKNOWN_RESOURCE',
       `unknown resource "${uri}"; call resources/list for the available resources`,
       {
         details: { uri },

@@ -170,7 +170,13 @@ describe('prompts, resources and completions through the bridge', () => {
   it('answers an unknown prompt with an error naming it; an unlisted URI matching no template goes nowhere when two upstreams could serve it', async () => {
     await setup([fakeUpstream('alpha', { FAKE_NAME: 'a' }), fakeUpstream('beta', { FAKE_NAME: 'b' })]);
     const c = await client();
-    await expect(c.getPrompt({ name: 'nope' })).rejects.toThrow(/unknown prompt "nope"/);
-    await expect(c.readResource({ uri: 'other://x' })).rejects.toThrow(/unknown resource "other:\/\/x"/);
+    await expect(c.getPrompt({ name: 'nope' })).rejects.toMatchObject({
+      message: expect.stringMatching(/unknown prompt "nope"/),
+      data: { code: 'UNKNOWN_PROMPT' },
+    });
+    await expect(c.readResource({ uri: 'other://x' })).rejects.toMatchObject({
+      message: expect.stringMatching(/unknown resource "other:\/\/x"/),
+      data: { code: 'UNKNOWN_RESOURCE' },
+    });
   });
 });
