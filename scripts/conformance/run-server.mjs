@@ -277,7 +277,9 @@ async function startBridge(out) {
   const configDir = mkdtempSync(path.join(os.tmpdir(), 'mcp-bridge-conformance-config-'));
   const logPath = path.join(out, 'bridge.log');
   const config = {
-    mcpServers: { [UPSTREAM]: { command: process.execPath, args: [FIXTURE], prefix: false } },
+    mcpServers: {
+      [UPSTREAM]: { command: process.execPath, args: [FIXTURE], prefix: false, protocol: 'auto' },
+    },
   };
   writeFileSync(path.join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const env = { ...process.env };

@@ -143,6 +143,7 @@ function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamC
       },
       callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
       prefix: s.prefix,
+      protocol: s.protocol,
     };
   }
   const s = checkEntry(StdioServerSchema, entry, name, ctx);
@@ -156,6 +157,7 @@ function parseServer(name: string, entry: unknown, ctx: ParseContext): UpstreamC
     cwd: s.cwd === undefined ? undefined : expand(s.cwd, 'cwd'),
     callTimeoutMs: s.callTimeoutMs ?? ctx.callTimeoutMs,
     prefix: s.prefix,
+    protocol: s.protocol,
   };
 }
 

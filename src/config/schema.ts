@@ -16,7 +16,23 @@ export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug',
 
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
-const STDIO_KEYS = ['type', 'command', 'args', 'env', 'cwd', 'disabled', 'callTimeoutMs', 'prefix'] as const;
+/**
+ * `auto`: probe with server/discover and speak the stateless 2026-07-28 revision when the server
+ * offers it, else the 2025 initialize handshake. `legacy`: always the initialize handshake.
+ */
+const ProtocolSchema = z.enum(['auto', 'legacy']);
+
+const STDIO_KEYS = [
+  'type',
+  'command',
+  'args',
+  'env',
+  'cwd',
+  'disabled',
+  'callTimeoutMs',
+  'prefix',
+  'protocol',
+] as const;
 export const StdioServerSchema = z.strictObject(
   {
     type: z.literal('stdio').optional(),
@@ -27,6 +43,7 @@ export const StdioServerSchema = z.strictObject(
     disabled: z.boolean().default(false),
     callTimeoutMs: timeoutMs.optional(),
     prefix: z.boolean().default(true),
+    protocol: ProtocolSchema.default('legacy'),
   },
   { error: unknownKeys(STDIO_KEYS) },
 );
@@ -48,7 +65,16 @@ export const OAuthSchema = z.strictObject(
   { error: unknownKeys(OAUTH_KEYS) },
 );
 
-const HTTP_KEYS = ['type', 'url', 'headers', 'oauth', 'disabled', 'callTimeoutMs', 'prefix'] as const;
+const HTTP_KEYS = [
+  'type',
+  'url',
+  'headers',
+  'oauth',
+  'disabled',
+  'callTimeoutMs',
+  'prefix',
+  'protocol',
+] as const;
 export const HttpServerSchema = z.strictObject(
   {
     type: z.enum(['http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
@@ -58,6 +84,7 @@ export const HttpServerSchema = z.strictObject(
     disabled: z.boolean().default(false),
     callTimeoutMs: timeoutMs.optional(),
     prefix: z.boolean().default(true),
+    protocol: ProtocolSchema.default('auto'),
   },
   { error: unknownKeys(HTTP_KEYS) },
 );
@@ -113,6 +140,11 @@ interface UpstreamConfigBase {
    * upstream the later one in config order keeps its prefix.
    */
   readonly prefix?: boolean | undefined;
+  /**
+   * `auto`: the 2026-07-28 revision when the server offers it (probed with server/discover);
+   * `legacy`: the 2025 initialize handshake. Defaults: `legacy` for stdio, `auto` for http.
+   */
+  readonly protocol?: 'auto' | 'legacy' | undefined;
 }
 
 export interface StdioUpstreamConfig extends UpstreamConfigBase {

@@ -6,6 +6,7 @@ import {
   toWebRequest,
 } from '@modelcontextprotocol/node';
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   createMcpHandler,
   isInitializeRequest,
   isLegacyRequest,
@@ -13,14 +14,16 @@ import {
   type McpHttpHandler,
   PROTOCOL_VERSION_META_KEY,
   Server,
+  type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
-import { PassthroughResultSchema } from '../upstream/upstream.js';
+import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
+import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
 
@@ -77,6 +80,10 @@ export class SessionManager {
   /** The stateless 2026-07-28 era: one server per request, change events via subscriptions/listen. */
   private readonly modern: { handler: McpHttpHandler; node: NodeMcpRequestHandler };
   private readonly stopModern: () => void;
+  /** Upstream calls waiting for a 2026-07-28 client's answers. */
+  private readonly rounds = new InputRounds();
+  /** The level each 2025 session set with logging/setLevel. */
+  private readonly logLevels = new WeakMap<Server, string>();
 
   constructor(private readonly options: SessionManagerOptions) {
     const handler = createMcpHandler(() => this.createServer(new Set()), {
@@ -162,6 +169,7 @@ export class SessionManager {
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
     this.stopModern();
+    this.rounds.close();
     await this.modern.handler.close().catch(() => {});
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
@@ -263,13 +271,15 @@ export class SessionManager {
     server.setRequestHandler(
       'prompts/get',
       (request, ctx) =>
-        routed(() => catalog.getPrompt(request.params, { signal: ctx.mcpReq.signal })) as never,
+        this.relay(server, ctx, `prompt ${request.params.name}`, (options) =>
+          catalog.getPrompt(request.params, options),
+        ) as never,
     );
     server.setRequestHandler(
       'resources/read',
       (request, ctx) =>
-        routed(() =>
-          catalog.resourceRequest('resources/read', request.params, { signal: ctx.mcpReq.signal }),
+        this.relay(server, ctx, `resource ${request.params.uri}`, (options) =>
+          catalog.resourceRequest('resources/read', request.params, options),
         ) as never,
     );
     server.setRequestHandler(
@@ -296,55 +306,93 @@ export class SessionManager {
       }),
     );
     server.setRequestHandler('logging/setLevel', async (request) => {
+      this.logLevels.set(server, request.params.level);
       await catalog.setLogLevel(request.params.level);
       return {};
     });
-    server.setRequestHandler('tools/call', async (request, ctx) => {
-      const progressToken = ctx.mcpReq._meta?.progressToken;
-      // Progress goes out in order and before the result: the response closes the request's stream.
-      let relayed = Promise.resolve();
-      let anyProgress = false;
-      const onprogress =
+    server.setRequestHandler('tools/call', (request, ctx) =>
+      this.relay(server, ctx, `tool ${request.params.name}`, (options) =>
+        catalog.callTool(request.params, options),
+      ),
+    );
+    return server;
+  }
+
+  /**
+   * One upstream request on behalf of a downstream one (tools/call, prompts/get, resources/read):
+   * its progress and log messages go to the caller, and so do the upstream's own requests. A 2025
+   * session is asked directly; a 2026-07-28 client gets them as `input_required` rounds.
+   */
+  private async relay(
+    server: Server,
+    ctx: ServerContext,
+    target: string,
+    call: (options: CallOptions) => Promise<Record<string, unknown>>,
+  ): Promise<never> {
+    const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+    const modern = envelope?.[PROTOCOL_VERSION_META_KEY] !== undefined;
+    const progressToken = ctx.mcpReq._meta?.progressToken;
+    // Progress and logs go out in order and before the result: the response closes the request's stream.
+    let relayed = Promise.resolve();
+    let anyProgress = false;
+    const send = (notification: { method: string; params: Record<string, unknown> }) => {
+      relayed = relayed.then(() => ctx.mcpReq.notify(notification as never)).catch(() => {});
+    };
+    const base: CallOptions = {
+      caller: server,
+      signal: ctx.mcpReq.signal,
+      onprogress:
         progressToken === undefined
           ? undefined
-          : (progress: { progress: number; total?: number; message?: string }) => {
+          : (progress) => {
               anyProgress = true;
-              relayed = relayed
-                .then(() =>
-                  ctx.mcpReq.notify({
-                    method: 'notifications/progress',
-                    params: { ...progress, progressToken },
-                  }),
-                )
-                .catch(() => {});
-            };
-      try {
-        const result = await catalog.callTool(request.params, {
-          caller: server,
-          signal: ctx.mcpReq.signal,
-          onprogress,
-          onServerRequest: (upstreamRequest) =>
-            ctx.mcpReq.send(
-              { method: upstreamRequest.method, params: upstreamRequest.params },
-              PassthroughResultSchema,
-              { signal: ctx.mcpReq.signal },
-            ),
-          onLog: (params) => {
-            if (!wantsLog(ctx.mcpReq.envelope as Record<string, unknown> | undefined, params.level)) return;
-            relayed = relayed
-              .then(() => ctx.mcpReq.notify({ method: 'notifications/message', params } as never))
-              .catch(() => {});
-          },
-        });
-        await relayed;
-        // SDK clients drop a progress notification read in the same chunk as the result (they
-        // settle responses before notification handlers run): let the last one go out first.
-        if (anyProgress) await new Promise((resolve) => setImmediate(resolve));
-        return result as never;
-      } catch (error) {
-        throw toProtocolError(error);
-      }
-    });
-    return server;
+              send({ method: 'notifications/progress', params: { ...progress, progressToken } });
+            },
+      onLog: (params) => {
+        if (wantsLog(envelope, params.level)) send({ method: 'notifications/message', params });
+      },
+    };
+    try {
+      const result = modern
+        ? await this.rounds.run(
+            {
+              target: `${ctx.mcpReq.method} ${target}`,
+              signal: ctx.mcpReq.signal,
+              clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
+                | Record<string, unknown>
+                | undefined,
+              requestState: ctx.mcpReq.requestState(),
+              inputResponses: ctx.mcpReq.inputResponses,
+            },
+            (options) =>
+              call({
+                ...base,
+                ...options,
+                clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
+                  | Record<string, unknown>
+                  | undefined,
+                logLevel: envelope?.[LOG_LEVEL_META_KEY] as string | undefined,
+              }),
+          )
+        : await call({
+            ...base,
+            clientCapabilities: server.getClientCapabilities() as Record<string, unknown> | undefined,
+            // A 2025 session hears every level until it sets one.
+            logLevel: this.logLevels.get(server) ?? 'debug',
+            onServerRequest: (upstreamRequest) =>
+              ctx.mcpReq.send(
+                { method: upstreamRequest.method, params: upstreamRequest.params },
+                PassthroughResultSchema,
+                { signal: ctx.mcpReq.signal },
+              ),
+          });
+      await relayed;
+      // SDK clients drop a progress notification read in the same chunk as the result (they
+      // settle responses before notification handlers run): let the last one go out first.
+      if (anyProgress) await new Promise((resolve) => setImmediate(resolve));
+      return result as never;
+    } catch (error) {
+      throw toProtocolError(error);
+    }
   }
 }

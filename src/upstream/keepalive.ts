@@ -15,14 +15,18 @@ export interface KeepaliveOptions {
   readonly log: Logger;
 }
 
-/** Pings an idle connection on an interval; returns the function that stops it. */
+/** Pings an idle connection on an interval (server/discover on 2026-07-28); returns the function that stops it. */
 export function startKeepalive(options: KeepaliveOptions): () => void {
   const { client, intervalMs, log } = options;
   if (intervalMs <= 0) return () => {};
   let misses = 0;
   const timer = setInterval(() => {
     if (!options.isCurrent() || options.isBusy()) return;
-    client.ping({ timeout: Math.min(intervalMs, 10_000) }).then(
+    const timeout = Math.min(intervalMs, 10_000);
+    // The 2026-07-28 revision has no ping; server/discover is its cheapest request.
+    const probe =
+      client.getProtocolEra() === 'modern' ? client.discover({ timeout }) : client.ping({ timeout });
+    probe.then(
       () => {
         misses = 0;
       },

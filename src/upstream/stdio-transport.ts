@@ -63,6 +63,15 @@ export class StdioTransport implements Transport {
     return this.child?.pid;
   }
 
+  /**
+   * The SDK's version negotiation recognises a stdio transport by `stderr` and `pid`: a probe that
+   * times out or ends the child then means "legacy server" instead of an outage. stderr itself is
+   * consumed here, line by line.
+   */
+  get stderr(): null {
+    return null;
+  }
+
   /** How the child ended, once it has. */
   get exit(): ExitInfo | undefined {
     return this.exitInfo;

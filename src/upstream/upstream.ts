@@ -1,5 +1,8 @@
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   Client,
+  LOG_LEVEL_META_KEY,
+  type McpSubscription,
   ProtocolError,
   ProtocolErrorCode,
   SdkHttpError,
@@ -101,6 +104,15 @@ export interface CallOptions {
   readonly caller?: object | undefined;
   /** A log message the upstream sent while the call was running (already tagged with the upstream). */
   readonly onLog?: ((params: Record<string, unknown>) => void) | undefined;
+  /** What the calling client declared; a 2026-07-28 upstream gets it in each request's `_meta`. */
+  readonly clientCapabilities?: Record<string, unknown> | undefined;
+  /** The log level the caller wants; a 2026-07-28 upstream gets it in the request's `_meta`. */
+  readonly logLevel?: string | undefined;
+  /**
+   * Set for a 2026-07-28 caller. A 2026-07-28 upstream's `input_required` result is then handed
+   * back (not fulfilled by the bridge), and the caller's retry fields are forwarded to it.
+   */
+  readonly inputRequired?: { requestState?: string; inputResponses?: Record<string, unknown> } | undefined;
 }
 
 /** A request an upstream sends to its client. */
@@ -110,7 +122,7 @@ export interface ServerRequest {
 }
 
 /** Server→client requests the bridge passes on to the client whose call is running. */
-const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage'] as const;
+const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage', 'roots/list'] as const;
 
 /** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
 export const PassthroughResultSchema = z.looseObject({});
@@ -161,6 +173,12 @@ export class Upstream {
   /** The auth error that ended a connection: calls cut off by that close report it instead. */
   private authEnded: { generation: number; error: BridgeError } | undefined;
   private wakeRequested = false;
+  /** Set after a connect that probed with server/discover failed: later connects skip the probe. */
+  private probeFailed = false;
+  /** URIs the bridge subscribed to (on a 2026-07-28 upstream they ride on subscriptions/listen). */
+  private readonly subscribedUris = new Set<string>();
+  /** The open subscriptions/listen stream of a 2026-07-28 upstream. */
+  private subscription: McpSubscription | undefined;
   /** Wakes a `failed` or `needs_auth` upstream (after a login). */
   private wake: () => void = () => {};
 
@@ -266,15 +284,21 @@ export class Upstream {
     );
     const generation = this.generation;
     const sessionId = this.transport?.sessionId;
+    const modern = client.getProtocolEra() === 'modern';
     this.inFlight++;
     this.callers.add(options);
     try {
-      return await client.request(request, PassthroughResultSchema, {
-        signal: options.signal,
-        timeout,
-        resetTimeoutOnProgress: true,
-        onprogress: options.onprogress,
-      });
+      return await client.request(
+        modern ? modernRequest(request, options) : legacyRequest(request, options),
+        PassthroughResultSchema,
+        {
+          signal: options.signal,
+          timeout,
+          resetTimeoutOnProgress: true,
+          onprogress: options.onprogress,
+          allowInputRequired: modern && options.inputRequired !== undefined,
+        },
+      );
     } catch (error) {
       if (this.authEnded?.generation === generation) throw this.authEnded.error;
       const auth = findBridgeError(error, 'NEEDS_AUTH') ?? authError(this.name, error);
@@ -447,14 +471,24 @@ export class Upstream {
         if (generation === this.generation) this.update({ lastExit, pid: undefined });
       },
     });
+    // "auto" probes with server/discover (the default for HTTP). A stdio child is probed in place,
+    // and a legacy child may exit on the probe, so stdio defaults to the initialize handshake; and
+    // once a probing connect has failed, later ones skip the probe.
+    const negotiate =
+      (config.protocol ?? (config.kind === 'http' ? 'auto' : 'legacy')) === 'auto' && !this.probeFailed;
     const client = new Client(
       { name: 'mcp-bridge', version: VERSION },
-      // HTTP servers may speak the stateless 2026-07-28 era; a stdio child is probed in place by the
-      // SDK (a legacy child could exit on the probe), so it stays on the initialize handshake.
       {
-        // Elicitation and sampling are passed on to the client whose call is running.
-        capabilities: { elicitation: { form: {}, url: {} }, sampling: {} },
-        ...(config.kind === 'http' ? { versionNegotiation: { mode: 'auto' as const } } : {}),
+        // Elicitation, sampling and roots requests are passed on to the client whose call is running.
+        capabilities: { elicitation: { form: {}, url: {} }, sampling: {}, roots: {} },
+        ...(negotiate
+          ? {
+              versionNegotiation: {
+                mode: 'auto' as const,
+                ...(config.kind === 'stdio' ? { probe: { timeoutMs: 10_000 } } : {}),
+              },
+            }
+          : {}),
       },
     );
     for (const method of RELAYED_REQUESTS) {
@@ -507,7 +541,11 @@ export class Upstream {
             attempt: 0,
             serverInfo: info ? { name: info.name, version: info.version } : undefined,
           });
-          this.log.info({ tools: tools.length, childPid: transport.pid }, 'upstream ready');
+          this.log.info(
+            { tools: tools.length, childPid: transport.pid, era: client.getProtocolEra() },
+            'upstream ready',
+          );
+          if (client.getProtocolEra() === 'modern') void this.listen(client, generation);
         })(),
         closed.then(() => Promise.reject(this.closedError('during start-up'))),
         connectTimeoutMs,
@@ -519,6 +557,12 @@ export class Upstream {
       );
     } catch (error) {
       abandoned = true;
+      if (negotiate && client.getProtocolEra() === undefined && !this.probeFailed) {
+        this.probeFailed = true;
+        this.log.info(
+          'start-up failed while probing for the 2026-07-28 revision; the next attempt uses initialize',
+        );
+      }
       await this.closeConnection(transport);
       if (signal.aborted) throw new AbortError('stopped');
       const reason = this.takeEndReason(generation);
@@ -625,7 +669,56 @@ export class Upstream {
     params: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<PassthroughResult> {
+    if (method === 'resources/subscribe' || method === 'resources/unsubscribe') {
+      const uri = String(params.uri);
+      if (method === 'resources/subscribe') this.subscribedUris.add(uri);
+      else this.subscribedUris.delete(uri);
+      // The 2026-07-28 revision has no resources/subscribe: the URIs go in the listen filter.
+      const client = this.client;
+      if (client?.getProtocolEra() === 'modern') return this.listen(client, this.generation).then(() => ({}));
+    }
     return this.request({ method, params }, options);
+  }
+
+  /**
+   * On a 2026-07-28 upstream, change notifications arrive only on a subscriptions/listen stream:
+   * one is kept open for the lists the server announces and the subscribed URIs. It is replaced
+   * when the subscribed URIs change, and opened again a second after the server drops it.
+   */
+  private async listen(client: Client, generation: number): Promise<void> {
+    const current = () => generation === this.generation && this.client === client;
+    const caps = (client.getServerCapabilities() ?? {}) as Record<
+      string,
+      { listChanged?: boolean; subscribe?: boolean } | undefined
+    >;
+    const filter = {
+      ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+      ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+      ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+      ...(caps.resources?.subscribe && this.subscribedUris.size > 0
+        ? { resourceSubscriptions: [...this.subscribedUris] }
+        : {}),
+    };
+    if (Object.keys(filter).length === 0) {
+      void this.subscription?.close();
+      this.subscription = undefined;
+      return;
+    }
+    let subscription: McpSubscription;
+    try {
+      subscription = await client.listen(filter);
+    } catch (error) {
+      this.log.debug({ err: errorMessage(error) }, 'subscriptions/listen failed');
+      return;
+    }
+    const previous = this.subscription;
+    this.subscription = subscription;
+    void previous?.close();
+    void subscription.closed.then(async (how) => {
+      if (how !== 'remote' || this.subscription !== subscription || !current()) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      if (this.subscription === subscription && current()) await this.listen(client, generation);
+    });
   }
 
   private async refreshTools(client: Client, generation: number): Promise<void> {
@@ -688,6 +781,40 @@ async function withTimeout<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A request to a 2026-07-28 upstream: the caller's capabilities in `_meta` (so the upstream asks
+ * only for what the client can answer), and the caller's retry fields of a multi-round-trip flow.
+ */
+function modernRequest(
+  request: { method: string; params?: Record<string, unknown> },
+  options: CallOptions,
+): { method: string; params?: Record<string, unknown> } {
+  const { clientCapabilities, logLevel, inputRequired } = options;
+  const params = { ...request.params };
+  params._meta = {
+    ...(params._meta as Record<string, unknown> | undefined),
+    ...(clientCapabilities ? { [CLIENT_CAPABILITIES_META_KEY]: clientCapabilities } : {}),
+    ...(logLevel ? { [LOG_LEVEL_META_KEY]: logLevel } : {}),
+  };
+  if (inputRequired?.requestState !== undefined) params.requestState = inputRequired.requestState;
+  if (inputRequired?.inputResponses !== undefined) params.inputResponses = inputRequired.inputResponses;
+  return { method: request.method, params };
+}
+
+/** A 2025-era upstream has no multi-round-trip flow: a state it never issued is refused. */
+function legacyRequest(
+  request: { method: string; params?: Record<string, unknown> },
+  options: CallOptions,
+): { method: string; params?: Record<string, unknown> } {
+  if (options.inputRequired?.requestState !== undefined) {
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      'requestState was not issued for this request (mcp-bridge has no such round in progress); send the request again without requestState',
+    );
+  }
+  return request;
 }
 
 /** One entry per calling client: several calls of the same session count once. */

@@ -75,6 +75,7 @@ describe('loadConfig', () => {
         cwd: '/home/me',
         callTimeoutMs: 120_000,
         prefix: true,
+        protocol: 'legacy',
       },
       {
         kind: 'http',
@@ -91,6 +92,7 @@ describe('loadConfig', () => {
         },
         callTimeoutMs: 120_000,
         prefix: true,
+        protocol: 'auto',
       },
     ]);
   });

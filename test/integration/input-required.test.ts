@@ -1,0 +1,230 @@
+import { fileURLToPath } from 'node:url';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { StdioUpstreamConfig, UpstreamConfig } from '../../src/config/schema.js';
+import type { Daemon } from '../../src/daemon.js';
+import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
+import { fakeUpstream } from '../helpers/fake-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+const CONFORMANCE_FIXTURE = fileURLToPath(new URL('../fixtures/conformance-server.mjs', import.meta.url));
+const Loose = z.looseObject({});
+type Raw = Record<string, unknown> & {
+  resultType?: string;
+  inputRequests?: Record<string, { method: string; params: Record<string, unknown> }>;
+  requestState?: string;
+  content?: { type: string; text: string }[];
+};
+
+/** The conformance fixture: it asks with input_required results (2026-07-28) or real requests (2025). */
+function conformanceUpstream(name: string, protocol: 'auto' | 'legacy'): StdioUpstreamConfig {
+  return {
+    kind: 'stdio',
+    name,
+    command: process.execPath,
+    args: [CONFORMANCE_FIXTURE],
+    env: {},
+    callTimeoutMs: 10_000,
+    protocol,
+  };
+}
+
+describe('input_required rounds (2026-07-28) and requests from upstreams', () => {
+  let daemon: Daemon | undefined;
+  const clients: Client[] = [];
+  let cleanup = () => {};
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await daemon?.close();
+    daemon = undefined;
+    cleanup();
+  });
+
+  async function setup(upstreams: UpstreamConfig[]): Promise<Daemon> {
+    const temp = makeTempDir();
+    cleanup = temp.cleanup;
+    daemon = await startTestDaemon(temp.dir, upstreams);
+    await waitFor(() => daemon!.registry.snapshots().every((s) => s.state === 'ready'), 'upstreams ready');
+    return daemon;
+  }
+
+  /** A 2026-07-28 client; with autoFulfill off, input_required results come back as they are. */
+  async function modernClient(capabilities: Record<string, unknown>, autoFulfill = false): Promise<Client> {
+    const c = new Client(
+      { name: 'modern', version: '1' },
+      {
+        capabilities,
+        versionNegotiation: { mode: { pin: '2026-07-28' } },
+        inputRequired: { autoFulfill },
+      },
+    );
+    await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    clients.push(c);
+    return c;
+  }
+
+  async function legacyClient(capabilities: Record<string, unknown>): Promise<Client> {
+    const c = new Client({ name: 'legacy', version: '1' }, { capabilities });
+    await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    clients.push(c);
+    return c;
+  }
+
+  const call = (c: Client, params: Record<string, unknown>) =>
+    c.request({ method: 'tools/call', params }, Loose, { allowInputRequired: true }) as Promise<Raw>;
+
+  it("turns a 2025 upstream's elicitation into input_required rounds for a 2026-07-28 client", async () => {
+    await setup([fakeUpstream('alpha')]);
+    const modern = await modernClient({ elicitation: {} });
+
+    const first = await call(modern, { name: 'alpha__ask', arguments: {} });
+    expect(first.resultType).toBe('input_required');
+    expect(first.inputRequests).toEqual({
+      'elicitation-1': {
+        method: 'elicitation/create',
+        params: expect.objectContaining({ message: 'What is your name?' }),
+      },
+    });
+    expect(first.requestState).toMatch(/^mcp-bridge\./);
+
+    // A state the bridge did not mint for this call is refused, and the parked call is untouched.
+    await expect(
+      call(modern, { name: 'alpha__ask', arguments: {}, requestState: `${first.requestState}x` }),
+    ).rejects.toMatchObject({ code: -32602 });
+
+    const answer = { action: 'accept', content: { name: 'Ada' } };
+    const done = await call(modern, {
+      name: 'alpha__ask',
+      arguments: {},
+      requestState: first.requestState,
+      inputResponses: { 'elicitation-1': answer },
+    });
+    expect(done.resultType).not.toBe('input_required');
+    expect(JSON.parse(done.content![0]!.text)).toEqual(answer);
+
+    // Each state is good for one round.
+    await expect(
+      call(modern, {
+        name: 'alpha__ask',
+        arguments: {},
+        requestState: first.requestState,
+        inputResponses: { 'elicitation-1': answer },
+      }),
+    ).rejects.toThrow(/requestState is unknown, already used or expired/);
+  });
+
+  it('asks again for an answer the retry left out, and works with the SDK client answering by itself', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const modern = await modernClient({ sampling: {} });
+    const first = await call(modern, { name: 'alpha__sample', arguments: {} });
+    expect(Object.keys(first.inputRequests!)).toEqual(['sampling-1']);
+    const again = await call(modern, {
+      name: 'alpha__sample',
+      arguments: {},
+      requestState: first.requestState,
+      inputResponses: { wrong: { action: 'accept' } },
+    });
+    expect(again.resultType).toBe('input_required');
+    expect(Object.keys(again.inputRequests!)).toEqual(['sampling-1']);
+    expect(again.requestState).not.toBe(first.requestState);
+    // Finish the flow: while it waits for this client, the upstream's requests could be for
+    // either client, so another client's call could not be asked anything (see the next test).
+    const sampled = {
+      role: 'assistant',
+      content: { type: 'text', text: 'hi from the model' },
+      model: 'test-model',
+      stopReason: 'endTurn',
+    };
+    const done = await call(modern, {
+      name: 'alpha__sample',
+      arguments: {},
+      requestState: again.requestState,
+      inputResponses: { 'sampling-1': sampled },
+    });
+    expect(JSON.stringify(done.content)).toContain('hi from the model');
+
+    // The SDK's own multi-round-trip driver fulfils the rounds through its sampling handler.
+    const auto = await modernClient({ sampling: {} }, true);
+    auto.setRequestHandler('sampling/createMessage', async () => ({ ...sampled, model: 'auto-model' }));
+    const result = await auto.callTool({ name: 'alpha__sample', arguments: {} });
+    expect(JSON.stringify(result.content)).toContain('auto-model');
+  });
+
+  it('keeps a round that is never answered from reaching anyone else, and refuses the ambiguous request', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const abandoned = await modernClient({ elicitation: {} });
+    expect((await call(abandoned, { name: 'alpha__ask', arguments: {} })).resultType).toBe('input_required');
+    const other = await legacyClient({ elicitation: {} });
+    const asked: unknown[] = [];
+    other.setRequestHandler('elicitation/create', async (request) => {
+      asked.push(request.params);
+      return { action: 'decline' };
+    });
+    await expect(other.callTool({ name: 'alpha__ask', arguments: {} })).rejects.toThrow(
+      /cannot tell which client to ask/,
+    );
+    expect(asked).toEqual([]);
+  });
+
+  it('refuses, without parking, a request the 2026-07-28 client did not declare a capability for', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const modern = await modernClient({});
+    const outcome = await call(modern, { name: 'alpha__ask', arguments: {} }).catch((error: Error) => error);
+    expect(JSON.stringify(outcome instanceof Error ? outcome.message : outcome)).toContain(
+      'did not declare the elicitation capability',
+    );
+  });
+
+  it('passes a 2026-07-28 upstream’s own input_required rounds through, keys and state untouched', async () => {
+    await setup([conformanceUpstream('conf', 'auto')]);
+    await waitFor(() => daemon!.registry.snapshots()[0]!.serverInfo !== undefined, 'server info');
+    const modern = await modernClient({ elicitation: {}, sampling: {}, roots: {} });
+    const first = await call(modern, {
+      name: 'conf__test_input_required_result_request_state',
+      arguments: {},
+    });
+    expect(first.resultType).toBe('input_required');
+    expect(Object.keys(first.inputRequests!)).toEqual(['confirm']);
+    expect(first.requestState).not.toMatch(/^mcp-bridge\./);
+    const done = await call(modern, {
+      name: 'conf__test_input_required_result_request_state',
+      arguments: {},
+      requestState: first.requestState,
+      inputResponses: { confirm: { action: 'accept', content: { ok: true } } },
+    });
+    expect(done.content![0]!.text).toContain('state-ok');
+
+    // The client's declared capabilities reach the upstream: it asks only for what it can answer.
+    const samplingOnly = await modernClient({ sampling: {} });
+    const limited = await call(samplingOnly, {
+      name: 'conf__test_input_required_result_capabilities',
+      arguments: {},
+    });
+    expect(Object.values(limited.inputRequests!).map((r) => r.method)).toEqual(['sampling/createMessage']);
+  });
+
+  it('relays roots/list to a 2025 session, and as a round to a 2026-07-28 client, from either kind of upstream', async () => {
+    await setup([conformanceUpstream('modern', 'auto'), conformanceUpstream('old', 'legacy')]);
+    const roots = [{ uri: 'file:///work', name: 'work' }];
+    const session = await legacyClient({ roots: {} });
+    session.setRequestHandler('roots/list', async () => ({ roots }));
+    for (const upstream of ['modern', 'old']) {
+      const result = await session.callTool({
+        name: `${upstream}__test_input_required_result_list_roots`,
+        arguments: {},
+      });
+      expect(result.content).toEqual([{ type: 'text', text: 'Roots: file:///work' }]);
+    }
+    const modern = await modernClient({ roots: {} }, true);
+    modern.setRequestHandler('roots/list', async () => ({ roots }));
+    for (const upstream of ['modern', 'old']) {
+      const result = await modern.callTool({
+        name: `${upstream}__test_input_required_result_list_roots`,
+        arguments: {},
+      });
+      expect(result.content).toEqual([{ type: 'text', text: 'Roots: file:///work' }]);
+    }
+  });
+});

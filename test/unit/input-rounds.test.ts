@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { InputRounds } from '../../src/server/input-required.js';
+import type { CallOptions } from '../../src/upstream/upstream.js';
+
+const round = (extra: Partial<Parameters<InputRounds['run']>[0]> = {}) => ({
+  target: 'tools/call tool x',
+  signal: new AbortController().signal,
+  clientCapabilities: { elicitation: {} },
+  requestState: undefined,
+  inputResponses: undefined,
+  ...extra,
+});
+
+describe('InputRounds', () => {
+  it('cancels the upstream call and fails its request when the client never comes back', async () => {
+    const rounds = new InputRounds(50);
+    let seen: CallOptions | undefined;
+    let askError: unknown;
+    const first = await rounds.run(round(), async (options) => {
+      seen = options;
+      await options.onServerRequest!({ method: 'elicitation/create', params: { message: 'name?' } }).catch(
+        (error: unknown) => {
+          askError = error;
+        },
+      );
+      return { content: [] };
+    });
+    expect(first).toMatchObject({ resultType: 'input_required', inputRequests: { 'elicitation-1': {} } });
+    expect(rounds.size).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(rounds.size).toBe(0);
+    expect(seen!.signal!.aborted).toBe(true);
+    expect(String(askError)).toMatch(/did not answer within/);
+  });
+
+  it('sends requests that arrive together in one round, and hands back the result of the last', async () => {
+    const rounds = new InputRounds();
+    const first = await rounds.run(
+      round({ clientCapabilities: { elicitation: {}, roots: {} } }),
+      async (options) => {
+        const [a, b] = await Promise.all([
+          options.onServerRequest!({ method: 'elicitation/create', params: {} }),
+          options.onServerRequest!({ method: 'roots/list' }),
+        ]);
+        return { got: [a, b] };
+      },
+    );
+    expect(Object.keys((first as { inputRequests: object }).inputRequests)).toEqual([
+      'elicitation-1',
+      'roots-2',
+    ]);
+    const done = await rounds.run(
+      round({
+        requestState: first.requestState,
+        inputResponses: { 'elicitation-1': { action: 'decline' }, 'roots-2': { roots: [] } },
+      }),
+      () => {
+        throw new Error('a retry does not start a new call');
+      },
+    );
+    expect(done).toEqual({ got: [{ action: 'decline' }, { roots: [] }] });
+    expect(rounds.size).toBe(0);
+  });
+
+  it('cancels the upstream call when the client leaves while a round is running', async () => {
+    const rounds = new InputRounds();
+    const leave = new AbortController();
+    let seen: CallOptions | undefined;
+    const pending = rounds.run(round({ signal: leave.signal }), (options) => {
+      seen = options;
+      return new Promise((_, reject) =>
+        options.signal!.addEventListener('abort', () => reject(new Error('cancelled'))),
+      );
+    });
+    leave.abort();
+    await expect(pending).rejects.toThrow('cancelled');
+    expect(seen!.signal!.aborted).toBe(true);
+  });
+});
