@@ -33,7 +33,12 @@ interface Parked {
   wakeAsked: () => void;
   expiry?: NodeJS.Timeout;
   nextKey: number;
+  /** Where progress and log messages go: the round that is running (none between rounds). */
+  sink: Sink;
 }
+
+/** Progress and log messages of the upstream call, for the request of the current round. */
+export type Sink = Pick<CallOptions, 'onprogress' | 'onLog'>;
 
 /** What a 2026-07-28 request brings for the multi-round-trip flow. */
 export interface RoundInput {
@@ -41,6 +46,8 @@ export interface RoundInput {
   readonly signal: AbortSignal;
   /** The capabilities the request's `_meta` envelope declares. */
   readonly clientCapabilities: Record<string, unknown> | undefined;
+  /** Where this round's progress and log messages go. */
+  readonly sink?: Sink;
   readonly requestState: unknown;
   readonly inputResponses: Record<string, unknown> | undefined;
 }
@@ -85,6 +92,7 @@ export class InputRounds {
       }
       this.parked.delete(state);
       clearTimeout(parked.expiry);
+      parked.sink = input.sink ?? {};
       for (const [key, pending] of parked.pending) {
         const response = input.inputResponses?.[key];
         if (response === undefined || response === null || typeof response !== 'object') continue;
@@ -107,6 +115,7 @@ export class InputRounds {
       wakeAsked,
       nextKey: 1,
       outcome: Promise.resolve({ ok: true, value: {} }),
+      sink: input.sink ?? {},
     };
     const upstreamRound =
       typeof state === 'string' || input.inputResponses !== undefined
@@ -119,6 +128,8 @@ export class InputRounds {
       signal: abort.signal,
       inputRequired: upstreamRound,
       onServerRequest: (request) => this.ask(parked, request),
+      onprogress: (progress) => parked.sink.onprogress?.(progress),
+      onLog: (params) => parked.sink.onLog?.(params),
     }).then(
       (value): Outcome => ({ ok: true, value }),
       (error: unknown): Outcome => ({ ok: false, error }),
@@ -185,6 +196,7 @@ export class InputRounds {
   }
 
   private park(parked: Parked): Record<string, unknown> {
+    parked.sink = {};
     const state = `${STATE_PREFIX}${randomBytes(16).toString('base64url')}`;
     this.parked.set(state, parked);
     parked.expiry = setTimeout(

@@ -363,6 +363,7 @@ export class SessionManager {
                 | undefined,
               requestState: ctx.mcpReq.requestState(),
               inputResponses: ctx.mcpReq.inputResponses,
+              sink: { onprogress: base.onprogress, onLog: base.onLog },
             },
             (options) =>
               call({

@@ -76,4 +76,29 @@ describe('InputRounds', () => {
     await expect(pending).rejects.toThrow('cancelled');
     expect(seen!.signal!.aborted).toBe(true);
   });
+
+  it("sends each round's progress to the request of that round", async () => {
+    const rounds = new InputRounds();
+    const firstLeg: number[] = [];
+    const secondLeg: number[] = [];
+    const first = await rounds.run(
+      round({ sink: { onprogress: (p) => firstLeg.push(p.progress) } }),
+      async (options) => {
+        options.onprogress!({ progress: 1 });
+        await options.onServerRequest!({ method: 'elicitation/create', params: {} });
+        options.onprogress!({ progress: 2 });
+        return {};
+      },
+    );
+    await rounds.run(
+      round({
+        requestState: first.requestState,
+        inputResponses: { 'elicitation-1': { action: 'cancel' } },
+        sink: { onprogress: (p) => secondLeg.push(p.progress) },
+      }),
+      () => Promise.reject(new Error('not called')),
+    );
+    expect(firstLeg).toEqual([1]);
+    expect(secondLeg).toEqual([2]);
+  });
 });
