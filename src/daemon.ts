@@ -74,6 +74,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     registry,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    pageSize: config.pageSize,
     idleTimeoutMs: options.sessionIdleTimeoutMs,
   });
   const oauthApi = oauthRoutes({

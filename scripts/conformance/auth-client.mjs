@@ -47,6 +47,7 @@ async function main() {
       maxBodyBytes: DEFAULTS.maxBodyBytes,
       callTimeoutMs: 20_000,
       pingIntervalMs: 0,
+      pageSize: DEFAULTS.pageSize,
       upstreams: [
         {
           kind: 'http',

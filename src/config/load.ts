@@ -70,6 +70,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     maxBodyBytes: data.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     callTimeoutMs,
     pingIntervalMs: data.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
+    pageSize: data.pageSize ?? DEFAULTS.pageSize,
     upstreams,
   };
 }

@@ -101,6 +101,7 @@ const TOP_KEYS = [
   'maxBodyBytes',
   'callTimeoutMs',
   'pingIntervalMs',
+  'pageSize',
   'logLevel',
 ] as const;
 
@@ -124,6 +125,7 @@ export const ConfigFileSchema = z.strictObject(
     maxBodyBytes: z.number().int().min(1024).optional(),
     callTimeoutMs: timeoutMs.optional(),
     pingIntervalMs: z.number().int().min(0).optional(),
+    pageSize: z.number().int().min(1).max(100_000).optional(),
     logLevel: LogLevelSchema.optional(),
   },
   { error: unknownKeys(TOP_KEYS) },
@@ -209,6 +211,8 @@ export interface BridgeConfig {
   readonly maxBodyBytes: number;
   readonly callTimeoutMs: number;
   readonly pingIntervalMs: number;
+  /** Items per page of the lists clients get (tools, prompts, resources, templates). */
+  readonly pageSize: number;
   /** Enabled upstreams, in config order. */
   readonly upstreams: readonly UpstreamConfig[];
 }
@@ -220,5 +224,6 @@ export const DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
   callTimeoutMs: 120_000,
   pingIntervalMs: 30_000,
+  pageSize: 1000,
   logLevel: 'info',
 } as const;

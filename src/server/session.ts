@@ -13,6 +13,8 @@ import {
   LOG_LEVEL_META_KEY,
   type McpHttpHandler,
   PROTOCOL_VERSION_META_KEY,
+  ProtocolError,
+  ProtocolErrorCode,
   Server,
   type ServerContext,
 } from '@modelcontextprotocol/server';
@@ -41,6 +43,34 @@ function wantsLog(envelope: Record<string, unknown> | undefined, level: unknown)
   return LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(wanted);
 }
 
+/**
+ * One page of a merged list. The cursor names the list and the offset of the page; it stays
+ * valid while the list changes (a client that gets list_changed lists again anyway).
+ */
+function page(
+  key: string,
+  items: readonly unknown[],
+  cursor: string | undefined,
+  size: number,
+): Record<string, unknown> {
+  let offset = 0;
+  if (cursor !== undefined) {
+    const [kind, at] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
+    offset = Number(at);
+    if (kind !== key || !Number.isSafeInteger(offset) || offset < 0) {
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `Invalid cursor "${cursor}": not one this bridge issued for this list; list again without a cursor`,
+      );
+    }
+  }
+  const next = offset + size;
+  return {
+    [key]: items.slice(offset, next),
+    ...(next < items.length ? { nextCursor: Buffer.from(`${key}:${next}`).toString('base64url') } : {}),
+  };
+}
+
 /** The id of a single JSON-RPC request body, for error answers. */
 function requestId(body: unknown): string | number | null {
   const id = (body as { id?: unknown } | undefined)?.id;
@@ -54,6 +84,8 @@ export interface SessionManagerOptions {
   readonly logger: Logger;
   /** Largest POST body the transport accepts. */
   readonly maxBodyBytes: number;
+  /** Items per page of the lists clients get; the cursor is the offset of the next page. */
+  readonly pageSize?: number;
   /** A session with no open request for this long is closed (clients that vanished without DELETE). */
   readonly idleTimeoutMs?: number;
 }
@@ -258,15 +290,23 @@ export class SessionManager {
       work().catch((error: unknown) => {
         throw toProtocolError(error);
       });
-    server.setRequestHandler('tools/list', async () => ({ tools: [...catalog.listTools()] }));
-    server.setRequestHandler('prompts/list', async () => ({ prompts: [...catalog.listPrompts()] }) as never);
+    const size = this.options.pageSize ?? 1000;
+    server.setRequestHandler(
+      'tools/list',
+      async (request) => page('tools', catalog.listTools(), request.params?.cursor, size) as never,
+    );
+    server.setRequestHandler(
+      'prompts/list',
+      async (request) => page('prompts', catalog.listPrompts(), request.params?.cursor, size) as never,
+    );
     server.setRequestHandler(
       'resources/list',
-      async () => ({ resources: [...catalog.listResources()] }) as never,
+      async (request) => page('resources', catalog.listResources(), request.params?.cursor, size) as never,
     );
     server.setRequestHandler(
       'resources/templates/list',
-      async () => ({ resourceTemplates: [...catalog.listResourceTemplates()] }) as never,
+      async (request) =>
+        page('resourceTemplates', catalog.listResourceTemplates(), request.params?.cursor, size) as never,
     );
     server.setRequestHandler(
       'prompts/get',

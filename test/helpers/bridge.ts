@@ -32,6 +32,7 @@ export function testConfig(
     maxBodyBytes: DEFAULTS.maxBodyBytes,
     callTimeoutMs: 10_000,
     pingIntervalMs: 0,
+    pageSize: DEFAULTS.pageSize,
     upstreams,
     ...overrides,
   };

@@ -1,10 +1,11 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { UpstreamConfig } from '../../src/config/schema.js';
 import type { Daemon } from '../../src/daemon.js';
 import type { Status } from '../../src/server/status.js';
 import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
-import { fakeUpstream } from '../helpers/fake-server.js';
+import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('prompts, resources and completions through the bridge', () => {
@@ -19,10 +20,10 @@ describe('prompts, resources and completions through the bridge', () => {
     cleanup();
   });
 
-  async function setup(upstreams: UpstreamConfig[]): Promise<Daemon> {
+  async function setup(upstreams: UpstreamConfig[], pageSize?: number): Promise<Daemon> {
     const temp = makeTempDir();
     cleanup = temp.cleanup;
-    daemon = await startTestDaemon(temp.dir, upstreams);
+    daemon = await startTestDaemon(temp.dir, upstreams, pageSize ? { overrides: { pageSize } } : {});
     await waitFor(() => daemon!.registry.snapshots().every((s) => s.state === 'ready'), 'upstreams ready');
     return daemon;
   }
@@ -178,5 +179,40 @@ describe('prompts, resources and completions through the bridge', () => {
       message: expect.stringMatching(/unknown resource "other:\/\/x"/),
       data: { code: 'UNKNOWN_RESOURCE' },
     });
+  });
+
+  it('pages every merged list with an opaque cursor, and refuses a cursor it did not issue', async () => {
+    await setup([fakeUpstream('alpha'), fakeUpstream('beta')], 5);
+    const c = await client();
+    const Page = z.looseObject({ nextCursor: z.string().optional() });
+    const names: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const result = (await c.request({ method: 'tools/list', params: cursor ? { cursor } : {} }, Page)) as {
+        tools: { name: string }[];
+        nextCursor?: string;
+      };
+      expect(result.tools.length).toBeLessThanOrEqual(5);
+      names.push(...result.tools.map((t) => t.name));
+      cursor = result.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(Math.ceil((2 * FAKE_TOOL_COUNT) / 5));
+    expect(new Set(names).size).toBe(2 * FAKE_TOOL_COUNT);
+    // The SDK client walks the pages by itself.
+    expect((await c.listTools()).tools.map((t) => t.name)).toEqual(names);
+    expect((await c.listResources()).resources.length).toBeGreaterThan(0);
+
+    await expect(
+      c.request({ method: 'tools/list', params: { cursor: 'bogus' } }, Page),
+    ).rejects.toMatchObject({
+      code: -32602,
+    });
+    // A cursor of one list is no good for another.
+    const first = (await c.request({ method: 'tools/list', params: {} }, Page)) as { nextCursor: string };
+    await expect(
+      c.request({ method: 'prompts/list', params: { cursor: first.nextCursor } }, Page),
+    ).rejects.toThrow(/Invalid cursor/);
   });
 });
