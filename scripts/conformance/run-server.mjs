@@ -49,9 +49,11 @@ const ALL_GROUPS = ['active', '2026', 'pending', 'extension'];
 const DEFAULT_GROUPS = ['active', '2026'];
 /**
  * Scenarios whose tool calls make the upstream ask the client something (sampling, elicitation,
- * roots) mid-call. The bridge relays such a request only while exactly one call of that upstream
- * is running (it cannot tell which client to ask otherwise), so against a bridge these runs go
- * one at a time after the others.
+ * roots) mid-call. On the 2025-11-25 wire the bridge relays such a request only while exactly one
+ * call of that upstream is running (it cannot tell which client to ask otherwise), so these runs
+ * go one at a time after the others. (On the 2026-07-28 wire the fixture's input_required rounds
+ * pass through untouched, but they stay exclusive too: it costs a few seconds and keeps runs
+ * comparable.)
  */
 const EXCLUSIVE = new Set([
   'tools-call-sampling',

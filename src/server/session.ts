@@ -25,6 +25,7 @@ import type { Logger } from '../log.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
+import { SessionEventStore } from './event-store.js';
 import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
@@ -226,6 +227,9 @@ export class SessionManager {
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.options.maxBodyBytes,
+      // Resumable streams: a priming event and retry hint, and a replay after Last-Event-ID.
+      eventStore: new SessionEventStore(),
+      retryInterval: 1000,
       onsessioninitialized: (id) => {
         unsubscribe = this.options.catalog.onChanged((kind) => {
           const sent =

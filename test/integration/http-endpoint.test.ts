@@ -92,6 +92,51 @@ describe('the HTTP endpoint', () => {
     return id as string;
   }
 
+  it('lets a client whose response stream broke resume it with Last-Event-ID', async () => {
+    const session = await openSession();
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': session,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    const url = `http://127.0.0.1:${port}/mcp`;
+    const cut = new AbortController();
+    const call = await fetch(url, {
+      method: 'POST',
+      headers,
+      signal: cut.signal,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'fake__slow', arguments: { ms: 600 } },
+      }),
+    });
+    expect(call.headers.get('content-type')).toMatch(/text\/event-stream/);
+    // The first event primes the stream: an id to resume from, and a retry hint.
+    const reader = call.body!.getReader();
+    let text = '';
+    while (!/\n\n/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toMatch(/^retry: \d+$/m);
+    const lastEventId = /^id: (.+)$/m.exec(text)![1]!;
+    cut.abort();
+
+    // As a client would after the retry hint: 409 means the server has not yet seen the old
+    // stream close.
+    let resumed: RawResponse;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      resumed = await raw(port, { method: 'GET', headers: { ...headers, 'last-event-id': lastEventId } });
+    } while (resumed.status === 409);
+    expect(resumed.status).toBe(200);
+    const messages = resumed.body
+      .split('\n')
+      .filter((line) => line.startsWith('data: ') && line.length > 6)
+      .map((line) => JSON.parse(line.slice(6)));
+    expect(messages.at(-1)).toMatchObject({ id: 7, result: { content: [{ text: 'slept 600' }] } });
+  });
+
   it('rejects a Host that is not a loopback name with 403 (DNS rebinding)', async () => {
     const response = await raw(port, { body: initialize, headers: { host: 'evil.example:8769' } });
     expect(response.status).toBe(403);

@@ -227,4 +227,23 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
       expect(result.content).toEqual([{ type: 'text', text: 'Roots: file:///work' }]);
     }
   });
+
+  it('cancels the upstream call when a 2026-07-28 client abandons its request', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const modern = await modernClient({});
+    const controller = new AbortController();
+    let started = false;
+    const pending = modern.callTool(
+      { name: 'alpha__slow', arguments: { ms: 3000 } },
+      { signal: controller.signal, onprogress: () => (started = true) },
+    );
+    pending.catch(() => {});
+    await waitFor(() => started, 'the call to start');
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await waitFor(async () => {
+      const stats = await modern.callTool({ name: 'alpha__stats', arguments: {} });
+      return (stats.structuredContent as { cancelled: number }).cancelled === 1;
+    }, 'the upstream to see the cancellation');
+  });
 });
