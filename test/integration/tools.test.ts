@@ -180,6 +180,37 @@ describe('tools through the bridge', () => {
     }
   });
 
+  it('keeps progress apart when several sessions (both eras) call the same upstream at once', async () => {
+    const { daemon } = await setup([fakeUpstream('alpha')]);
+    const sessions = await Promise.all(
+      ['2025', '2025', '2026-07-28', '2026-07-28'].map(async (era, i) => {
+        const c = new Client(
+          { name: `s${i}`, version: '1' },
+          era === '2025' ? {} : { versionNegotiation: { mode: { pin: era } } },
+        );
+        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        return c;
+      }),
+    );
+    try {
+      const seen = sessions.map(() => [] as number[]);
+      const results = await Promise.all(
+        sessions.map((c, i) =>
+          c.callTool(
+            { name: 'alpha__slow', arguments: { ms: 200 + i * 50 } },
+            { onprogress: (p) => seen[i]!.push(p.progress) },
+          ),
+        ),
+      );
+      results.forEach((result, i) => {
+        expect(result.content).toEqual([{ type: 'text', text: `slept ${200 + i * 50}` }]);
+      });
+      for (const progress of seen) expect(progress).toEqual([1, 2, 3, 4]);
+    } finally {
+      for (const c of sessions) await c.close();
+    }
+  });
+
   it('cancels the upstream call when the client cancels', async () => {
     const { client } = await setup([fakeUpstream('alpha')]);
     const controller = new AbortController();
