@@ -34,6 +34,7 @@ export function buildStatus(input: StatusInput) {
       lastExit: s.lastExit ? { ...s.lastExit, at: iso(s.lastExit.at) } : null,
       serverInfo: s.serverInfo ?? null,
       transport: s.transport ?? null,
+      protocolVersion: s.protocolVersion ?? null,
       // What fixes needs_auth, so /status and `mcp-bridge status` can say it.
       action: s.state === 'needs_auth' ? `npm run auth -- ${s.name}` : null,
     })),

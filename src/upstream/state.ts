@@ -79,4 +79,6 @@ export interface UpstreamSnapshot {
   readonly capabilities?: Readonly<Record<string, unknown>> | undefined;
   /** The wire of the current connection: stdio, streamable-http or sse. */
   readonly transport?: 'stdio' | 'streamable-http' | 'sse' | 'http' | undefined;
+  /** The protocol revision negotiated with the server (2026-07-28 when it speaks that one). */
+  readonly protocolVersion?: string | undefined;
 }

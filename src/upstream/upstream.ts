@@ -540,6 +540,7 @@ export class Upstream {
             instructions: client.getInstructions(),
             attempt: 0,
             serverInfo: info ? { name: info.name, version: info.version } : undefined,
+            protocolVersion: client.getNegotiatedProtocolVersion(),
           });
           this.log.info(
             { tools: tools.length, childPid: transport.pid, era: client.getProtocolEra() },
@@ -669,6 +670,9 @@ export class Upstream {
     params: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<PassthroughResult> {
+    // The 2026-07-28 revision has no logging/setLevel: the level goes with each request.
+    if (method === 'logging/setLevel' && this.client?.getProtocolEra() === 'modern')
+      return Promise.resolve({});
     if (method === 'resources/subscribe' || method === 'resources/unsubscribe') {
       const uri = String(params.uri);
       if (method === 'resources/subscribe') this.subscribedUris.add(uri);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -245,5 +246,65 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
       const stats = await modern.callTool({ name: 'alpha__stats', arguments: {} });
       return (stats.structuredContent as { cancelled: number }).cancelled === 1;
     }, 'the upstream to see the cancellation');
+  });
+
+  it('falls back to initialize for a stdio server that exits on the server/discover probe', async () => {
+    const probeIntolerant = fileURLToPath(new URL('../fixtures/probe-intolerant.mjs', import.meta.url));
+    await setup([
+      {
+        kind: 'stdio',
+        name: 'old',
+        command: process.execPath,
+        args: [probeIntolerant],
+        env: {},
+        callTimeoutMs: 10_000,
+        protocol: 'auto',
+      },
+    ]);
+    const snapshot = daemon!.registry.get('old')!.snapshot();
+    expect(snapshot.protocolVersion).toMatch(/^2025-/);
+    const session = await legacyClient({});
+    const result = await session.callTool({ name: 'old__echo', arguments: { text: 'still here' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'still here' }]);
+  });
+
+  it('serves a 2026-07-28 HTTP upstream: its list changes arrive over subscriptions/listen', async () => {
+    const fixture = spawn(process.execPath, [CONFORMANCE_FIXTURE, '--http', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        fixture.stdout.on('data', (chunk: Buffer) => {
+          const match = /listening on (\S+)/.exec(chunk.toString());
+          if (match) resolve(match[1]!);
+        });
+        fixture.once('exit', () => reject(new Error('the fixture exited')));
+      });
+      await setup([
+        {
+          kind: 'http',
+          name: 'remote',
+          url,
+          headers: { authorization: 'Bearer none' },
+          transport: 'streamable-http',
+          oauth: {},
+          callTimeoutMs: 10_000,
+        },
+      ]);
+      expect(daemon!.registry.get('remote')!.snapshot().protocolVersion).toBe('2026-07-28');
+      const session = await legacyClient({});
+      let changed = 0;
+      session.setNotificationHandler('notifications/tools/list_changed', () => {
+        changed++;
+      });
+      await session.callTool({ name: 'remote__test_trigger_tool_change', arguments: {} });
+      await waitFor(() => changed > 0, 'tools/list_changed from the 2026-07-28 upstream');
+      const { tools } = await session.listTools();
+      expect(tools.find((t) => t.name === 'remote__test_trigger_tool_change')?.description).toMatch(
+        /revision 1/,
+      );
+    } finally {
+      fixture.kill();
+    }
   });
 });
