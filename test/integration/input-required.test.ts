@@ -268,7 +268,7 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
     expect(result.content).toEqual([{ type: 'text', text: 'still here' }]);
   });
 
-  it('serves a 2026-07-28 HTTP upstream: its list changes arrive over subscriptions/listen', async () => {
+  it('serves a 2026-07-28 HTTP upstream: list changes and resource updates arrive over subscriptions/listen', async () => {
     const fixture = spawn(process.execPath, [CONFORMANCE_FIXTURE, '--http', '0'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -303,6 +303,16 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
       expect(tools.find((t) => t.name === 'remote__test_trigger_tool_change')?.description).toMatch(
         /revision 1/,
       );
+
+      // A subscription rides on the upstream's listen stream; the update reaches the subscriber.
+      const updated: string[] = [];
+      session.setNotificationHandler('notifications/resources/updated', (n) => {
+        updated.push(n.params.uri);
+      });
+      const uri = 'test://static-text';
+      await session.subscribeResource({ uri });
+      await session.callTool({ name: 'remote__test_trigger_resource_update', arguments: { uri } });
+      await waitFor(() => updated.includes(uri), 'resources/updated from the 2026-07-28 upstream');
     } finally {
       fixture.kill();
     }
