@@ -10,19 +10,23 @@ export class SessionEventStore implements EventStore {
   private next = 0;
 
   constructor(
-    private readonly maxEvents = 200,
-    private readonly maxAgeMs = 120_000,
+    private readonly maxEvents = 100,
+    private readonly maxAgeMs = 60_000,
   ) {}
 
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const id = `${++this.next}.${streamId}`;
-    const now = Date.now();
-    this.events.set(id, { streamId, message, at: now });
+    this.events.set(id, { streamId, message, at: Date.now() });
+    this.prune();
+    return id;
+  }
+
+  /** Drops events beyond the count or older than the age limit (oldest first). */
+  prune(now = Date.now()): void {
     for (const [key, event] of this.events) {
       if (this.events.size <= this.maxEvents && now - event.at <= this.maxAgeMs) break;
       this.events.delete(key);
     }
-    return id;
   }
 
   async getStreamIdForEventId(eventId: string): Promise<string | undefined> {
@@ -33,6 +37,7 @@ export class SessionEventStore implements EventStore {
     lastEventId: string,
     { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> },
   ): Promise<string> {
+    this.prune();
     const last = this.events.get(lastEventId);
     if (!last) throw new Error(`event ${lastEventId} is unknown or too old to replay`);
     let after = false;

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { CallOptions, ServerRequest } from '../upstream/upstream.js';
 
-/** Prefix of the `requestState` the bridge mints; any other state belongs to the upstream. */
-const STATE_PREFIX = 'mcp-bridge.';
+/** Calls one bridge keeps waiting for client input at most; more are refused. */
+const MAX_PARKED = 200;
 /** The client capability each relayed request needs, and the stem of its `inputRequests` key. */
 const KINDS: Record<string, { capability: string; key: string }> = {
   'elicitation/create': { capability: 'elicitation', key: 'elicitation' },
@@ -66,6 +66,11 @@ export interface RoundInput {
  */
 export class InputRounds {
   private readonly parked = new Map<string, Parked>();
+  /**
+   * Prefix of the states this instance mints. Any other state (an upstream's, including another
+   * mcp-bridge's in a chain) belongs to the upstream and is forwarded.
+   */
+  private readonly prefix = `mcp-bridge.${randomBytes(6).toString('base64url')}.`;
 
   constructor(private readonly ttlMs = 10 * 60_000) {}
 
@@ -82,7 +87,7 @@ export class InputRounds {
     work: (options: Partial<CallOptions>) => Promise<Record<string, unknown>>,
   ): Promise<Record<string, unknown>> {
     const state = input.requestState;
-    if (typeof state === 'string' && state.startsWith(STATE_PREFIX)) {
+    if (typeof state === 'string' && state.startsWith(this.prefix)) {
       const parked = this.parked.get(state);
       if (!parked || parked.target !== input.target) {
         throw new ProtocolError(
@@ -150,11 +155,25 @@ export class InputRounds {
         new ProtocolError(ProtocolErrorCode.MethodNotFound, `mcp-bridge does not relay ${request.method}`),
       );
     }
-    if (parked.capabilities[kind.capability] === undefined) {
+    const missing = missingCapability(request, parked.capabilities);
+    if (missing) {
       return Promise.reject(
         new ProtocolError(
           ProtocolErrorCode.InvalidRequest,
-          `mcp-bridge refused ${request.method}: the calling client did not declare the ${kind.capability} capability`,
+          `mcp-bridge refused ${request.method}: the calling client did not declare the ${missing} capability`,
+        ),
+      );
+    }
+    if (parked.abort.signal.aborted) {
+      return Promise.reject(
+        new ProtocolError(ProtocolErrorCode.InternalError, 'mcp-bridge: the call has ended'),
+      );
+    }
+    if (this.parked.size >= MAX_PARKED) {
+      return Promise.reject(
+        new ProtocolError(
+          ProtocolErrorCode.InternalError,
+          `mcp-bridge refused ${request.method}: ${MAX_PARKED} calls are already waiting for client input`,
         ),
       );
     }
@@ -197,7 +216,7 @@ export class InputRounds {
 
   private park(parked: Parked): Record<string, unknown> {
     parked.sink = {};
-    const state = `${STATE_PREFIX}${randomBytes(16).toString('base64url')}`;
+    const state = `${this.prefix}${randomBytes(16).toString('base64url')}`;
     this.parked.set(state, parked);
     parked.expiry = setTimeout(
       () => this.expire(state, parked, `the client did not answer within ${Math.round(this.ttlMs / 1000)} s`),
@@ -220,6 +239,30 @@ export class InputRounds {
     parked.pending.clear();
     parked.abort.abort(error);
   }
+}
+
+/**
+ * The capability the client lacks for this request, if any, by the same rules the SDK applies to
+ * an `input_required` result: form elicitation needs `elicitation` (an empty object means form),
+ * URL elicitation `elicitation.url`, sampling with tools `sampling.tools`.
+ */
+function missingCapability(request: ServerRequest, caps: Record<string, unknown>): string | undefined {
+  const kind = KINDS[request.method]!;
+  const declared = caps[kind.capability] as Record<string, unknown> | undefined;
+  if (declared === undefined || declared === null) return kind.capability;
+  const params = request.params ?? {};
+  if (request.method === 'elicitation/create') {
+    if (params.mode === 'url') return declared.url === undefined ? 'elicitation.url' : undefined;
+    const formOk = Object.keys(declared).length === 0 || declared.form !== undefined;
+    return formOk ? undefined : 'elicitation.form';
+  }
+  if (
+    request.method === 'sampling/createMessage' &&
+    (params.tools !== undefined || params.toolChoice !== undefined)
+  ) {
+    return declared.tools === undefined ? 'sampling.tools' : undefined;
+  }
+  return undefined;
 }
 
 function finish(outcome: Outcome): Record<string, unknown> {

@@ -56,9 +56,9 @@ function page(
 ): Record<string, unknown> {
   let offset = 0;
   if (cursor !== undefined) {
-    const [kind, at] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
-    offset = Number(at);
-    if (kind !== key || !Number.isSafeInteger(offset) || offset < 0) {
+    const match = /^([A-Za-z]+):(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+    offset = Number(match?.[2]);
+    if (match?.[1] !== key) {
       throw new ProtocolError(
         ProtocolErrorCode.InvalidParams,
         `Invalid cursor "${cursor}": not one this bridge issued for this list; list again without a cursor`,
@@ -94,6 +94,8 @@ export interface SessionManagerOptions {
 interface Session {
   readonly server: Server;
   readonly transport: NodeStreamableHTTPServerTransport;
+  /** Recent SSE events, for a client that resumes a broken stream. */
+  readonly events: SessionEventStore;
   /** Exposed URIs this session subscribed to. */
   readonly subscriptions: Set<string>;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
@@ -212,6 +214,7 @@ export class SessionManager {
   private closeIdle(idleMs: number): void {
     const cutoff = Date.now() - idleMs;
     for (const [id, session] of this.sessions) {
+      session.events.prune();
       if (session.open > 0 || session.lastActive > cutoff) continue;
       this.options.logger.info({ session: id, idleMs }, 'closing an idle session');
       this.sessions.delete(id);
@@ -223,12 +226,13 @@ export class SessionManager {
     const log = this.options.logger;
     const subscriptions = new Set<string>();
     const server = this.createServer(subscriptions);
+    const events = new SessionEventStore();
     let unsubscribe = () => {};
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.options.maxBodyBytes,
       // Resumable streams: a priming event and retry hint, and a replay after Last-Event-ID.
-      eventStore: new SessionEventStore(),
+      eventStore: events,
       retryInterval: 1000,
       onsessioninitialized: (id) => {
         unsubscribe = this.options.catalog.onChanged((kind) => {
@@ -245,6 +249,7 @@ export class SessionManager {
         this.sessions.set(id, {
           server,
           transport,
+          events,
           subscriptions,
           open: 0,
           lastActive: Date.now(),

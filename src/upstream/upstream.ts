@@ -17,6 +17,7 @@ import { redactUpstreamConfig } from '../config/secrets.js';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { CallClock } from './call-clock.js';
 import { startKeepalive } from './keepalive.js';
 import {
   canTransition,
@@ -138,6 +139,10 @@ const LISTS = [
 type ListKey = (typeof LISTS)[number]['key'];
 
 const MAX_TOOL_PAGES = 1000;
+/** Rounds of input a 2026-07-28 upstream may ask for in one call of a 2025 caller. */
+const MAX_ROUNDS = 10;
+/** The longest timer Node allows: the SDK's per-request timeout, which CallClock replaces. */
+const NO_SDK_TIMEOUT = 2 ** 31 - 1;
 const SESSION_EXPIRED = Symbol('session expired');
 const STDERR_TAIL = 20;
 
@@ -179,6 +184,10 @@ export class Upstream {
   private readonly subscribedUris = new Set<string>();
   /** The open subscriptions/listen stream of a 2026-07-28 upstream. */
   private subscription: McpSubscription | undefined;
+  /** The (re)open of that stream in progress: opens run one after another. */
+  private listening: Promise<boolean> = Promise.resolve(true);
+  private relistenTimer: NodeJS.Timeout | undefined;
+  private relistenDelayMs = 0;
   /** Wakes a `failed` or `needs_auth` upstream (after a login). */
   private wake: () => void = () => {};
 
@@ -285,20 +294,49 @@ export class Upstream {
     const generation = this.generation;
     const sessionId = this.transport?.sessionId;
     const modern = client.getProtocolEra() === 'modern';
+    const clock = new CallClock(timeout, options.signal);
+    const { onprogress, onServerRequest } = options;
+    // The caller as registered for the upstream's requests: while one waits for the client, the
+    // call's timeout stands still.
+    const tracked: CallOptions = {
+      ...options,
+      onprogress:
+        onprogress &&
+        ((progress) => {
+          clock.restart();
+          onprogress(progress);
+        }),
+      onServerRequest: onServerRequest && ((asked) => clock.pauseWhile(onServerRequest(asked))),
+    };
+    // The clock times the call; the SDK's own timeout is only a backstop.
+    const sdkOptions = { signal: clock.signal, timeout: NO_SDK_TIMEOUT, onprogress: tracked.onprogress };
     this.inFlight++;
-    this.callers.add(options);
+    this.callers.add(tracked);
     try {
-      return await client.request(
-        modern ? modernRequest(request, options) : legacyRequest(request, options),
-        PassthroughResultSchema,
-        {
-          signal: options.signal,
-          timeout,
-          resetTimeoutOnProgress: true,
-          onprogress: options.onprogress,
-          allowInputRequired: modern && options.inputRequired !== undefined,
-        },
-      );
+      if (!modern)
+        return await client.request(legacyRequest(request, options), PassthroughResultSchema, sdkOptions);
+      // A 2026-07-28 upstream asks with input_required results. A 2026-07-28 caller gets them as
+      // they are; for a 2025 caller the bridge asks that caller (and only it) and sends the call again.
+      let params = modernRequest(request, options).params;
+      for (let round = 1; ; round++) {
+        const result = await client.request({ method: request.method, params }, PassthroughResultSchema, {
+          ...sdkOptions,
+          allowInputRequired: true,
+        });
+        if (options.inputRequired !== undefined || result.resultType !== 'input_required') return result;
+        if (round > MAX_ROUNDS) {
+          throw new ProtocolError(
+            ProtocolErrorCode.InternalError,
+            `upstream "${this.name}" still asked for input after ${MAX_ROUNDS} rounds of ${request.method}`,
+          );
+        }
+        const inputResponses = await answerInputRequests(result, tracked);
+        const requestState = typeof result.requestState === 'string' ? result.requestState : undefined;
+        params = modernRequest(request, {
+          ...options,
+          inputRequired: { inputResponses, ...(requestState !== undefined ? { requestState } : {}) },
+        }).params;
+      }
     } catch (error) {
       if (this.authEnded?.generation === generation) throw this.authEnded.error;
       const auth = findBridgeError(error, 'NEEDS_AUTH') ?? authError(this.name, error);
@@ -311,8 +349,9 @@ export class Upstream {
       }
       throw callError(this.name, error, request.method, timeout, this.current.lastExit);
     } finally {
+      clock.stop();
       this.inFlight--;
-      this.callers.delete(options);
+      this.callers.delete(tracked);
     }
   }
 
@@ -547,6 +586,7 @@ export class Upstream {
             'upstream ready',
           );
           if (client.getProtocolEra() === 'modern') void this.listen(client, generation);
+          else if (this.subscribedUris.size > 0) void this.resubscribe(client);
         })(),
         closed.then(() => Promise.reject(this.closedError('during start-up'))),
         connectTimeoutMs,
@@ -558,7 +598,9 @@ export class Upstream {
       );
     } catch (error) {
       abandoned = true;
-      if (negotiate && client.getProtocolEra() === undefined && !this.probeFailed) {
+      // Only a stdio child can be killed by the probe; an HTTP server's failure (down, 401) says
+      // nothing about its era, and the SDK falls back by itself where the answer says "legacy".
+      if (negotiate && config.kind === 'stdio' && client.getProtocolEra() === undefined) {
         this.probeFailed = true;
         this.log.info(
           'start-up failed while probing for the 2026-07-28 revision; the next attempt uses initialize',
@@ -665,32 +707,62 @@ export class Upstream {
   }
 
   /** Any other request (prompts/get, resources/read, completion/complete…), answered unchanged. */
-  forward(
+  async forward(
     method: string,
     params: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<PassthroughResult> {
-    // The 2026-07-28 revision has no logging/setLevel: the level goes with each request.
-    if (method === 'logging/setLevel' && this.client?.getProtocolEra() === 'modern')
-      return Promise.resolve({});
-    if (method === 'resources/subscribe' || method === 'resources/unsubscribe') {
-      const uri = String(params.uri);
-      if (method === 'resources/subscribe') this.subscribedUris.add(uri);
-      else this.subscribedUris.delete(uri);
-      // The 2026-07-28 revision has no resources/subscribe: the URIs go in the listen filter.
-      const client = this.client;
-      if (client?.getProtocolEra() === 'modern') return this.listen(client, this.generation).then(() => ({}));
+    if (
+      method !== 'resources/subscribe' &&
+      method !== 'resources/unsubscribe' &&
+      method !== 'logging/setLevel'
+    ) {
+      return this.request({ method, params }, options);
     }
-    return this.request({ method, params }, options);
+    const client = await this.waitForReady(
+      Math.min(this.options.config.callTimeoutMs, this.options.readyWaitMs ?? 10_000),
+      options.signal,
+    );
+    const modern = client.getProtocolEra() === 'modern';
+    // The 2026-07-28 revision has no logging/setLevel: the level goes with each request.
+    if (method === 'logging/setLevel') return modern ? {} : this.request({ method, params }, options);
+    const uri = String(params.uri);
+    const subscribe = method === 'resources/subscribe';
+    if (!modern) {
+      const result = await this.request({ method, params }, options);
+      if (subscribe) this.subscribedUris.add(uri);
+      else this.subscribedUris.delete(uri);
+      return result;
+    }
+    // … nor resources/subscribe: the URIs go in the filter of the subscriptions/listen stream.
+    if (subscribe) this.subscribedUris.add(uri);
+    else this.subscribedUris.delete(uri);
+    if (!(await this.listen(client, this.generation)) && subscribe) {
+      this.subscribedUris.delete(uri);
+      throw new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        `upstream "${this.name}" did not open a subscriptions/listen stream for ${uri}; try again`,
+      );
+    }
+    return {};
   }
 
   /**
    * On a 2026-07-28 upstream, change notifications arrive only on a subscriptions/listen stream:
-   * one is kept open for the lists the server announces and the subscribed URIs. It is replaced
-   * when the subscribed URIs change, and opened again a second after the server drops it.
+   * one is kept open for the lists the server announces and the subscribed URIs. Opens run one at
+   * a time (the last one sees the latest URIs); a new stream replaces the old once it is up. A
+   * stream the server drops, or one that could not be opened, is retried with backoff, and the
+   * lists are read again once it is back (changes may have been missed meanwhile).
    */
-  private async listen(client: Client, generation: number): Promise<void> {
+  private listen(client: Client, generation: number): Promise<boolean> {
+    const opened = this.listening.then(() => this.openListen(client, generation));
+    this.listening = opened.catch(() => false);
+    return opened;
+  }
+
+  private async openListen(client: Client, generation: number): Promise<boolean> {
     const current = () => generation === this.generation && this.client === client;
+    if (!current()) return false;
     const caps = (client.getServerCapabilities() ?? {}) as Record<
       string,
       { listChanged?: boolean; subscribe?: boolean } | undefined
@@ -706,23 +778,54 @@ export class Upstream {
     if (Object.keys(filter).length === 0) {
       void this.subscription?.close();
       this.subscription = undefined;
-      return;
+      return true;
     }
     let subscription: McpSubscription;
     try {
       subscription = await client.listen(filter);
     } catch (error) {
-      this.log.debug({ err: errorMessage(error) }, 'subscriptions/listen failed');
-      return;
+      this.log.warn({ err: errorMessage(error) }, 'could not open subscriptions/listen; retrying');
+      this.relistenLater(client, generation);
+      return false;
+    }
+    if (!current()) {
+      void subscription.close();
+      return false;
     }
     const previous = this.subscription;
     this.subscription = subscription;
     void previous?.close();
-    void subscription.closed.then(async (how) => {
+    void subscription.closed.then((how) => {
       if (how !== 'remote' || this.subscription !== subscription || !current()) return;
-      await new Promise((resolve) => setTimeout(resolve, 1000).unref());
-      if (this.subscription === subscription && current()) await this.listen(client, generation);
+      this.log.info('the upstream ended its subscriptions/listen stream; opening it again');
+      this.relistenLater(client, generation);
     });
+    return true;
+  }
+
+  private relistenLater(client: Client, generation: number): void {
+    if (this.relistenTimer) return;
+    this.relistenDelayMs = Math.min(30_000, this.relistenDelayMs * 2 || 1000);
+    this.relistenTimer = setTimeout(async () => {
+      this.relistenTimer = undefined;
+      if (generation !== this.generation || this.client !== client) return;
+      if (!(await this.listen(client, generation))) return;
+      this.relistenDelayMs = 0;
+      void this.refreshTools(client, generation);
+      void this.refreshLists(client, generation).catch(() => {});
+    }, this.relistenDelayMs);
+    this.relistenTimer.unref();
+  }
+
+  /** A 2025-era upstream forgot its subscriptions when it restarted: subscribe again. */
+  private async resubscribe(client: Client): Promise<void> {
+    for (const uri of this.subscribedUris) {
+      await client
+        .request({ method: 'resources/subscribe', params: { uri } }, PassthroughResultSchema)
+        .catch((error: unknown) =>
+          this.log.warn({ uri, err: errorMessage(error) }, 'could not subscribe again after a restart'),
+        );
+    }
   }
 
   private async refreshTools(client: Client, generation: number): Promise<void> {
@@ -805,6 +908,26 @@ function modernRequest(
   if (inputRequired?.requestState !== undefined) params.requestState = inputRequired.requestState;
   if (inputRequired?.inputResponses !== undefined) params.inputResponses = inputRequired.inputResponses;
   return { method: request.method, params };
+}
+
+/** Asks the caller for every request of an upstream's `input_required` result, all at once. */
+async function answerInputRequests(
+  result: Record<string, unknown>,
+  caller: CallOptions,
+): Promise<Record<string, unknown>> {
+  const requests = Object.entries((result.inputRequests ?? {}) as Record<string, ServerRequest>);
+  const answers = await Promise.all(
+    requests.map(async ([key, asked]) => {
+      if (!caller.onServerRequest) {
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidRequest,
+          `mcp-bridge cannot pass on ${asked.method}: this request has no client to ask`,
+        );
+      }
+      return [key, await caller.onServerRequest({ method: asked.method, params: asked.params })] as const;
+    }),
+  );
+  return Object.fromEntries(answers);
 }
 
 /** A 2025-era upstream has no multi-round-trip flow: a state it never issued is refused. */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { StdioUpstreamConfig, UpstreamConfig } from '../../src/config/schema.js';
 import type { Daemon } from '../../src/daemon.js';
 import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
+import { freePort } from '../helpers/cli.js';
 import { fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -309,10 +310,80 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
       session.setNotificationHandler('notifications/resources/updated', (n) => {
         updated.push(n.params.uri);
       });
-      const uri = 'test://static-text';
-      await session.subscribeResource({ uri });
-      await session.callTool({ name: 'remote__test_trigger_resource_update', arguments: { uri } });
-      await waitFor(() => updated.includes(uri), 'resources/updated from the 2026-07-28 upstream');
+      // Two at once: each reopens the listen stream, and neither may be lost.
+      const uris = ['test://static-text', 'test://static-binary'];
+      await Promise.all(uris.map((uri) => session.subscribeResource({ uri })));
+      for (const uri of uris) {
+        await session.callTool({ name: 'remote__test_trigger_resource_update', arguments: { uri } });
+      }
+      await waitFor(() => uris.every((uri) => updated.includes(uri)), 'resources/updated for both URIs');
+    } finally {
+      fixture.kill();
+    }
+  });
+
+  it('asks each 2025 caller of a 2026-07-28 upstream its own questions, even while they run at once', async () => {
+    await setup([conformanceUpstream('conf', 'auto')]);
+    const sessions = await Promise.all(
+      ['Ada', 'Grace'].map(async (name) => {
+        const c = await legacyClient({ elicitation: {} });
+        let asked = 0;
+        c.setRequestHandler('elicitation/create', async () => {
+          asked++;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          return { action: 'accept', content: { name } };
+        });
+        return { c, name, asked: () => asked };
+      }),
+    );
+    const results = await Promise.all(
+      sessions.map(({ c }) =>
+        c.callTool({ name: 'conf__test_input_required_result_elicitation', arguments: {} }),
+      ),
+    );
+    sessions.forEach(({ name, asked }, i) => {
+      expect(results[i]!.content).toEqual([{ type: 'text', text: `Hello, ${name}!` }]);
+      expect(asked()).toBe(1);
+    });
+  });
+
+  it('stops the call timeout while the upstream waits for the client to answer', async () => {
+    await setup([fakeUpstream('alpha', {}, 400)]);
+    const session = await legacyClient({ elicitation: {} });
+    session.setRequestHandler('elicitation/create', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return { action: 'accept', content: { name: 'slow typist' } };
+    });
+    const result = await session.callTool({ name: 'alpha__ask', arguments: {} });
+    expect(JSON.stringify(result.content)).toContain('slow typist');
+    // …and the timeout still applies to the upstream itself.
+    await expect(session.callTool({ name: 'alpha__slow', arguments: { ms: 2000 } })).rejects.toThrow(
+      /did not answer tools\/call within 400 ms/,
+    );
+  });
+
+  it('negotiates 2026-07-28 with an HTTP upstream that was down when the bridge started', async () => {
+    const port = await freePort();
+    const temp = makeTempDir();
+    cleanup = temp.cleanup;
+    daemon = await startTestDaemon(temp.dir, [
+      {
+        kind: 'http',
+        name: 'late',
+        url: `http://127.0.0.1:${port}/mcp`,
+        headers: { authorization: 'Bearer none' },
+        transport: 'streamable-http',
+        oauth: {},
+        callTimeoutMs: 10_000,
+      },
+    ]);
+    await waitFor(() => daemon!.registry.get('late')!.snapshot().attempt > 0, 'a failed attempt');
+    const fixture = spawn(process.execPath, [CONFORMANCE_FIXTURE, '--http', String(port)], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    try {
+      await waitFor(() => daemon!.registry.get('late')!.snapshot().state === 'ready', 'ready', 15_000);
+      expect(daemon!.registry.get('late')!.snapshot().protocolVersion).toBe('2026-07-28');
     } finally {
       fixture.kill();
     }

@@ -101,4 +101,27 @@ describe('InputRounds', () => {
     expect(firstLeg).toEqual([1]);
     expect(secondLeg).toEqual([2]);
   });
+
+  it('refuses at once what the client cannot answer by the SDK rules (URL elicitation, sampling with tools)', async () => {
+    const rounds = new InputRounds();
+    const errors: string[] = [];
+    const result = await rounds.run(
+      round({ clientCapabilities: { elicitation: {}, sampling: {} } }),
+      async (options) => {
+        for (const request of [
+          { method: 'elicitation/create', params: { mode: 'url', url: 'https://example.com', message: 'x' } },
+          { method: 'sampling/createMessage', params: { messages: [], maxTokens: 1, tools: [] } },
+        ]) {
+          await options.onServerRequest!(request).catch((error: Error) => errors.push(error.message));
+        }
+        return { done: true };
+      },
+    );
+    expect(result).toEqual({ done: true });
+    expect(errors).toEqual([
+      expect.stringContaining('elicitation.url'),
+      expect.stringContaining('sampling.tools'),
+    ]);
+    expect(rounds.size).toBe(0);
+  });
 });
