@@ -224,6 +224,6 @@ export const DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
   callTimeoutMs: 120_000,
   pingIntervalMs: 30_000,
-  pageSize: 1000,
+  pageSize: 5000,
   logLevel: 'info',
 } as const;

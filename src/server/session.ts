@@ -85,7 +85,7 @@ export interface SessionManagerOptions {
   readonly logger: Logger;
   /** Largest POST body the transport accepts. */
   readonly maxBodyBytes: number;
-  /** Items per page of the lists clients get; the cursor is the offset of the next page. */
+  /** Items per page of the lists clients get (default 5000); the cursor is the offset of the next page. */
   readonly pageSize?: number;
   /** A session with no open request for this long is closed (clients that vanished without DELETE). */
   readonly idleTimeoutMs?: number;
@@ -299,7 +299,7 @@ export class SessionManager {
       work().catch((error: unknown) => {
         throw toProtocolError(error);
       });
-    const size = this.options.pageSize ?? 1000;
+    const size = this.options.pageSize ?? 5000;
     server.setRequestHandler(
       'tools/list',
       async (request) => page('tools', catalog.listTools(), request.params?.cursor, size) as never,
