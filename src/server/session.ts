@@ -429,6 +429,9 @@ export class SessionManager {
             clientCapabilities: server.getClientCapabilities() as Record<string, unknown> | undefined,
             // A 2025 session hears every level until it sets one.
             logLevel: this.logLevels.get(server) ?? 'debug',
+            onLaterNotification: (notification) => {
+              server.notification(notification as never).catch(() => {});
+            },
             onServerRequest: (upstreamRequest) =>
               ctx.mcpReq.send(
                 { method: upstreamRequest.method, params: upstreamRequest.params },

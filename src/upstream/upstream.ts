@@ -107,6 +107,13 @@ export interface CallOptions {
   readonly onLog?: ((params: Record<string, unknown>) => void) | undefined;
   /** What the calling client declared; a 2026-07-28 upstream gets it in each request's `_meta`. */
   readonly clientCapabilities?: Record<string, unknown> | undefined;
+  /**
+   * Sends a notification to the caller's client after the call, if it can (a 2025 session): the
+   * `notifications/elicitation/complete` of a URL elicitation it was asked.
+   */
+  readonly onLaterNotification?:
+    | ((notification: { method: string; params: Record<string, unknown> }) => void)
+    | undefined;
   /** The log level the caller wants; a 2026-07-28 upstream gets it in the request's `_meta`. */
   readonly logLevel?: string | undefined;
   /**
@@ -173,6 +180,8 @@ export class Upstream {
   /** The callers of the calls in flight: where the upstream's requests and logs go. */
   private readonly callers = new Set<CallOptions>();
   private refreshSeq = 0;
+  /** URL elicitations relayed to a client, by id: their completion notice goes to that client. */
+  private readonly urlElicitations = new Map<string, NonNullable<CallOptions['onLaterNotification']>>();
   /** Set to end the current connection on purpose: an auth error to surface, or a plain reconnect. */
   private endReason: { generation: number; error?: BridgeError } | undefined;
   /** The auth error that ended a connection: calls cut off by that close report it instead. */
@@ -405,7 +414,29 @@ export class Upstream {
         `mcp-bridge refused ${request.method}: ${why}`,
       );
     }
-    return askers[0]!.onServerRequest!(request);
+    const asker = askers[0]!;
+    const params = request.params ?? {};
+    if (
+      request.method === 'elicitation/create' &&
+      params.mode === 'url' &&
+      typeof params.elicitationId === 'string' &&
+      asker.onLaterNotification
+    ) {
+      this.urlElicitations.set(params.elicitationId, asker.onLaterNotification);
+      // Bounded: a server that never completes its elicitations does not grow this forever.
+      if (this.urlElicitations.size > 100)
+        this.urlElicitations.delete(this.urlElicitations.keys().next().value!);
+    }
+    return asker.onServerRequest!(request);
+  }
+
+  /** The end of a URL elicitation, for the client that was asked (it may come after the call). */
+  private relayElicitationComplete(params: Record<string, unknown>): void {
+    const id = String(params.elicitationId);
+    const notify = this.urlElicitations.get(id);
+    this.urlElicitations.delete(id);
+    if (notify) notify({ method: 'notifications/elicitation/complete', params });
+    else this.log.debug({ elicitationId: id }, 'elicitation/complete for no relayed elicitation; dropped');
   }
 
   /** Log messages go to the callers of the calls in flight, tagged with the upstream. */
@@ -554,6 +585,9 @@ export class Upstream {
           );
           client.setNotificationHandler('notifications/message', (notification) =>
             this.relayLog(notification.params),
+          );
+          client.setNotificationHandler('notifications/elicitation/complete', (notification) =>
+            this.relayElicitationComplete(notification.params),
           );
           for (const method of [
             'notifications/prompts/list_changed',

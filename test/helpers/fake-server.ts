@@ -18,4 +18,4 @@ export function fakeUpstream(
 }
 
 /** Tools the fixture serves without FAKE_TOOLS. */
-export const FAKE_TOOL_COUNT = 13;
+export const FAKE_TOOL_COUNT = 14;

@@ -211,6 +211,32 @@ describe('tools through the bridge', () => {
     }
   });
 
+  it('relays a URL elicitation, and its completion notice after the call, to the session that was asked', async () => {
+    const { daemon } = await setup([fakeUpstream('alpha')]);
+    const sessions = await Promise.all(
+      ['one', 'two'].map(async (name) => {
+        const c = new Client({ name, version: '1' }, { capabilities: { elicitation: { url: {} } } });
+        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        const completed: string[] = [];
+        c.setRequestHandler('elicitation/create', async () => ({ action: 'accept' }));
+        c.setNotificationHandler('notifications/elicitation/complete', (n) => {
+          completed.push(n.params.elicitationId);
+        });
+        return { c, completed };
+      }),
+    );
+    try {
+      const result = await sessions[0]!.c.callTool({ name: 'alpha__ask_url', arguments: {} });
+      const { action, elicitationId } = JSON.parse((result.content as { text: string }[])[0]!.text);
+      expect(action).toBe('accept');
+      await waitFor(() => sessions[0]!.completed.length === 1, 'the completion notice');
+      expect(sessions[0]!.completed).toEqual([elicitationId]);
+      expect(sessions[1]!.completed).toEqual([]);
+    } finally {
+      for (const { c } of sessions) await c.close();
+    }
+  });
+
   it('cancels the upstream call when the client cancels', async () => {
     const { client } = await setup([fakeUpstream('alpha')]);
     const controller = new AbortController();
