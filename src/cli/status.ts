@@ -32,8 +32,9 @@ export async function runStatus(argv: string[]): Promise<number> {
   for (const u of status.upstreams) {
     const pid = u.pid === null ? '' : ` pid ${u.pid}`;
     const tools = `${u.toolCount} tool(s)${u.toolsSource === 'cache' ? ' (cached)' : ''}`;
+    const protocol = u.protocolVersion ? `, MCP ${u.protocolVersion}` : '';
     lines.push(
-      `${u.name.padEnd(20)} ${u.state.padEnd(10)} ${tools}${pid}, ${u.restarts} restart(s), since ${u.since}`,
+      `${u.name.padEnd(20)} ${u.state.padEnd(10)} ${tools}${pid}${protocol}, ${u.restarts} restart(s), since ${u.since}`,
     );
     if (u.lastError && u.state !== 'ready') lines.push(`${' '.repeat(21)}last error: ${u.lastError.message}`);
     if (u.action) lines.push(`${' '.repeat(21)}to fix: ${u.action}`);

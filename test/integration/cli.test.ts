@@ -198,6 +198,7 @@ describe('the mcp-bridge command', () => {
     const result = await runCli(['status'], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`fake\\s+ready\\s+${FAKE_TOOL_COUNT} tool\\(s\\)`));
+    expect(result.stdout).toMatch(/, MCP 2025-\d\d-\d\d,/);
     await bridge.stop();
     bridge = undefined;
     const down = await runCli(['status'], env);
