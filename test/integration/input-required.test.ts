@@ -32,6 +32,19 @@ function conformanceUpstream(name: string, protocol: 'auto' | 'legacy'): StdioUp
   };
 }
 
+/** A remote upstream with a static key (so no OAuth), speaking whatever era it negotiates. */
+function httpUpstream(name: string, url: string): UpstreamConfig {
+  return {
+    kind: 'http',
+    name,
+    url,
+    headers: { authorization: 'Bearer none' },
+    transport: 'streamable-http',
+    oauth: {},
+    callTimeoutMs: 10_000,
+  };
+}
+
 describe('input_required rounds (2026-07-28) and requests from upstreams', () => {
   let daemon: Daemon | undefined;
   const clients: Client[] = [];
@@ -281,17 +294,7 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
         });
         fixture.once('exit', () => reject(new Error('the fixture exited')));
       });
-      await setup([
-        {
-          kind: 'http',
-          name: 'remote',
-          url,
-          headers: { authorization: 'Bearer none' },
-          transport: 'streamable-http',
-          oauth: {},
-          callTimeoutMs: 10_000,
-        },
-      ]);
+      await setup([httpUpstream('remote', url)]);
       expect(daemon!.registry.get('remote')!.snapshot().protocolVersion).toBe('2026-07-28');
       const session = await legacyClient({});
       let changed = 0;
@@ -366,17 +369,7 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
     const port = await freePort();
     const temp = makeTempDir();
     cleanup = temp.cleanup;
-    daemon = await startTestDaemon(temp.dir, [
-      {
-        kind: 'http',
-        name: 'late',
-        url: `http://127.0.0.1:${port}/mcp`,
-        headers: { authorization: 'Bearer none' },
-        transport: 'streamable-http',
-        oauth: {},
-        callTimeoutMs: 10_000,
-      },
-    ]);
+    daemon = await startTestDaemon(temp.dir, [httpUpstream('late', `http://127.0.0.1:${port}/mcp`)]);
     await waitFor(() => daemon!.registry.get('late')!.snapshot().attempt > 0, 'a failed attempt');
     const fixture = spawn(process.execPath, [CONFORMANCE_FIXTURE, '--http', String(port)], {
       stdio: ['ignore', 'ignore', 'inherit'],
