@@ -160,6 +160,7 @@ export class SessionManager {
       req.method === 'POST' &&
       !(await isLegacyRequest(await toWebRequest(req, req.body), req.body))
     ) {
+      await this.listenTo(req, res);
       await this.modern.node(req, res, req.body);
       return;
     }
@@ -267,6 +268,42 @@ export class SessionManager {
     await transport.handleRequest(req, res, req.body);
   }
 
+  /** One more subscriber of `uri`; the upstream is subscribed for the first. */
+  private async subscribe(uri: string): Promise<void> {
+    const count = this.subscribers.get(uri) ?? 0;
+    if (count === 0) await this.options.catalog.resourceRequest('resources/subscribe', { uri });
+    this.subscribers.set(uri, (this.subscribers.get(uri) ?? 0) + 1);
+  }
+
+  /**
+   * A 2026-07-28 `subscriptions/listen` stream that names resources: the SDK serves the stream, and
+   * the bridge subscribes the upstreams for as long as it stays open.
+   */
+  private async listenTo(req: Request, res: Response): Promise<void> {
+    const body = req.body as {
+      method?: unknown;
+      params?: { notifications?: { resourceSubscriptions?: unknown } };
+    };
+    const uris =
+      body?.method === 'subscriptions/listen' ? body.params?.notifications?.resourceSubscriptions : undefined;
+    if (!Array.isArray(uris)) return;
+    const held: string[] = [];
+    for (const uri of new Set(uris.filter((u): u is string => typeof u === 'string'))) {
+      try {
+        await this.subscribe(uri);
+        held.push(uri);
+      } catch (error) {
+        this.options.logger.info(
+          { uri, err: errorMessage(error) },
+          'could not subscribe upstream for a listen stream',
+        );
+      }
+    }
+    res.once('close', () => {
+      for (const uri of held) void this.unsubscribe(uri);
+    });
+  }
+
   /** Drops one session's interest in `uri`; the upstream is unsubscribed when no session is left. */
   private async unsubscribe(uri: string): Promise<void> {
     const count = (this.subscribers.get(uri) ?? 0) - 1;
@@ -340,9 +377,7 @@ export class SessionManager {
       routed(async () => {
         const uri = request.params.uri;
         if (!subscriptions.has(uri)) {
-          const count = this.subscribers.get(uri) ?? 0;
-          if (count === 0) await catalog.resourceRequest('resources/subscribe', { uri });
-          this.subscribers.set(uri, count + 1);
+          await this.subscribe(uri);
           subscriptions.add(uri);
         }
         return {};

@@ -168,6 +168,33 @@ describe('prompts, resources and completions through the bridge', () => {
     ]);
   });
 
+  it('subscribes the upstream for a 2026-07-28 listen stream that names a resource, while the stream is open', async () => {
+    await setup([fakeUpstream('alpha')]);
+    const modern = new Client(
+      { name: 'modern', version: '1' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await modern.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    clients.push(modern);
+    const updates: string[] = [];
+    modern.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.push(n.params.uri);
+    });
+    const subscription = await modern.listen({ resourceSubscriptions: ['fake://readme'] });
+    const legacy = await client();
+    expect((await legacy.callTool({ name: 'alpha__touch', arguments: {} })).content).toEqual([
+      { type: 'text', text: 'touched 1' },
+    ]);
+    await waitFor(() => updates.length > 0, 'the update on the listen stream');
+    expect(updates).toEqual(['fake://readme']);
+
+    await subscription.close();
+    await waitFor(async () => {
+      const touched = await legacy.callTool({ name: 'alpha__touch', arguments: {} });
+      return JSON.stringify(touched.content).includes('touched 0');
+    }, 'the upstream subscription to end with the stream');
+  });
+
   it('answers an unknown prompt with an error naming it; an unlisted URI matching no template goes nowhere when two upstreams could serve it', async () => {
     await setup([fakeUpstream('alpha', { FAKE_NAME: 'a' }), fakeUpstream('beta', { FAKE_NAME: 'b' })]);
     const c = await client();
