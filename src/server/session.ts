@@ -26,6 +26,7 @@ import type { UpstreamRegistry } from '../upstream/registry.js';
 import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
 import { SessionEventStore } from './event-store.js';
+import { hostnameOf, LOOPBACK_HOSTS } from './guards.js';
 import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
@@ -94,8 +95,8 @@ export interface SessionManagerOptions {
 interface Session {
   readonly server: Server;
   readonly transport: NodeStreamableHTTPServerTransport;
-  /** Recent SSE events, for a client that resumes a broken stream. */
-  readonly events: SessionEventStore;
+  /** Recent SSE events, for a client that resumes a broken stream (tunnelled sessions only). */
+  readonly events: SessionEventStore | undefined;
   /** Exposed URIs this session subscribed to. */
   readonly subscriptions: Set<string>;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
@@ -215,7 +216,7 @@ export class SessionManager {
   private closeIdle(idleMs: number): void {
     const cutoff = Date.now() - idleMs;
     for (const [id, session] of this.sessions) {
-      session.events.prune();
+      session.events?.prune();
       if (session.open > 0 || session.lastActive > cutoff) continue;
       this.options.logger.info({ session: id, idleMs }, 'closing an idle session');
       this.sessions.delete(id);
@@ -227,14 +228,17 @@ export class SessionManager {
     const log = this.options.logger;
     const subscriptions = new Set<string>();
     const server = this.createServer(subscriptions);
-    const events = new SessionEventStore();
+    // Resumable streams (a priming event, replay after Last-Event-ID) cost about 1 ms per call, and
+    // a loopback stream does not break on its own: only sessions that come in through a tunnel or
+    // proxy (a Host other than a loopback name) get them.
+    const host = req.headers.host;
+    const events =
+      host && !(LOOPBACK_HOSTS as readonly string[]).includes(hostnameOf(host)) ? new SessionEventStore() : undefined;
     let unsubscribe = () => {};
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.options.maxBodyBytes,
-      // Resumable streams: a priming event and retry hint, and a replay after Last-Event-ID.
-      eventStore: events,
-      retryInterval: 1000,
+      ...(events ? { eventStore: events, retryInterval: 1000 } : {}),
       onsessioninitialized: (id) => {
         unsubscribe = this.options.catalog.onChanged((kind) => {
           const sent =

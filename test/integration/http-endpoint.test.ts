@@ -69,7 +69,7 @@ describe('the HTTP endpoint', () => {
     const temp = makeTempDir();
     cleanup = temp.cleanup;
     daemon = await startTestDaemon(temp.dir, [fakeUpstream('fake')], {
-      overrides: { maxBodyBytes: 64 * 1024 },
+      overrides: { maxBodyBytes: 64 * 1024, allowedHosts: ['bridge.tunnel.test'] },
     });
     port = daemon.port;
     await waitFor(() => daemon.registry.get('fake')!.snapshot().state === 'ready', 'ready');
@@ -80,47 +80,54 @@ describe('the HTTP endpoint', () => {
     cleanup();
   });
 
-  async function openSession(): Promise<string> {
-    const response = await raw(port, { body: initialize });
+  async function openSession(host?: string): Promise<string> {
+    const hostHeader: Record<string, string> = host ? { host } : {};
+    const response = await raw(port, { body: initialize, headers: hostHeader });
     expect(response.status).toBe(200);
     const id = response.headers['mcp-session-id'];
     expect(typeof id).toBe('string');
     await raw(port, {
       body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-      headers: { 'mcp-session-id': id as string, 'mcp-protocol-version': '2025-11-25' },
+      headers: { ...hostHeader, 'mcp-session-id': id as string, 'mcp-protocol-version': '2025-11-25' },
     });
     return id as string;
   }
 
-  it('lets a client whose response stream broke resume it with Last-Event-ID', async () => {
-    const session = await openSession();
+  it('lets a tunnelled client whose response stream broke resume it with Last-Event-ID', async () => {
+    // Through a tunnel (an allowed non-loopback Host) streams are resumable…
+    const host = 'bridge.tunnel.test';
+    const session = await openSession(host);
     const headers = {
+      host,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       'mcp-session-id': session,
       'mcp-protocol-version': '2025-11-25',
     };
-    const url = `http://127.0.0.1:${port}/mcp`;
-    const cut = new AbortController();
-    const call = await fetch(url, {
-      method: 'POST',
-      headers,
-      signal: cut.signal,
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 7,
-        method: 'tools/call',
-        params: { name: 'fake__slow', arguments: { ms: 600 } },
-      }),
+    const lastEventId = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/mcp', headers }, (res) => {
+        expect(res.headers['content-type']).toMatch(/text\/event-stream/);
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+          if (!/\n\n/.test(text)) return;
+          // The first event primes the stream: an id to resume from, and a retry hint.
+          expect(text).toMatch(/^retry: \d+$/m);
+          resolve(/^id: (.+)$/m.exec(text)![1]!);
+          req.destroy();
+        });
+      });
+      req.on('error', () => {});
+      req.end(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name: 'fake__slow', arguments: { ms: 600 } },
+        }),
+      );
+      setTimeout(() => reject(new Error('no priming event')), 5000).unref();
     });
-    expect(call.headers.get('content-type')).toMatch(/text\/event-stream/);
-    // The first event primes the stream: an id to resume from, and a retry hint.
-    const reader = call.body!.getReader();
-    let text = '';
-    while (!/\n\n/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
-    expect(text).toMatch(/^retry: \d+$/m);
-    const lastEventId = /^id: (.+)$/m.exec(text)![1]!;
-    cut.abort();
 
     // As a client would after the retry hint: 409 means the server has not yet seen the old
     // stream close.
@@ -135,6 +142,19 @@ describe('the HTTP endpoint', () => {
       .filter((line) => line.startsWith('data: ') && line.length > 6)
       .map((line) => JSON.parse(line.slice(6)));
     expect(messages.at(-1)).toMatchObject({ id: 7, result: { content: [{ text: 'slept 600' }] } });
+
+    // …and on loopback they are not (a priming event costs every call about a millisecond).
+    const local = await openSession();
+    const plain = await raw(port, {
+      headers: { 'mcp-session-id': local, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 8,
+        method: 'tools/call',
+        params: { name: 'fake__echo', arguments: { text: 'x' } },
+      }),
+    });
+    expect(plain.body).not.toMatch(/^retry:/m);
   });
 
   it('rejects a Host that is not a loopback name with 403 (DNS rebinding)', async () => {
