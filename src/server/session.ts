@@ -233,7 +233,9 @@ export class SessionManager {
     // proxy (a Host other than a loopback name) get them.
     const host = req.headers.host;
     const events =
-      host && !(LOOPBACK_HOSTS as readonly string[]).includes(hostnameOf(host)) ? new SessionEventStore() : undefined;
+      host && !(LOOPBACK_HOSTS as readonly string[]).includes(hostnameOf(host))
+        ? new SessionEventStore()
+        : undefined;
     let unsubscribe = () => {};
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
