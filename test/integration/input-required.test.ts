@@ -381,4 +381,22 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
       fixture.kill();
     }
   });
+
+  it('routes resource updates of a 2026-07-28 stdio upstream over its listen stream to the subscriber', async () => {
+    await setup([conformanceUpstream('conf', 'auto')]);
+    expect(daemon!.registry.get('conf')!.snapshot().protocolVersion).toBe('2026-07-28');
+    const [subscriber, other] = [await legacyClient({}), await legacyClient({})];
+    const updates: Record<string, string[]> = { subscriber: [], other: [] };
+    subscriber.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.subscriber!.push(n.params.uri);
+    });
+    other.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.other!.push(n.params.uri);
+    });
+    const uri = 'test://static-text';
+    await subscriber.subscribeResource({ uri });
+    await other.callTool({ name: 'conf__test_trigger_resource_update', arguments: { uri } });
+    await waitFor(() => updates.subscriber!.length > 0, 'the update');
+    expect(updates).toEqual({ subscriber: [uri], other: [] });
+  });
 });
