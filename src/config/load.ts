@@ -5,8 +5,10 @@ import { BridgeError, errorMessage } from '../errors.js';
 import { defaultLogPath, resolveConfigDir, resolveConfigFile } from './paths.js';
 import {
   type BridgeConfig,
+  blockedPortMessage,
   ConfigFileSchema,
   DEFAULTS,
+  FETCH_BLOCKED_PORTS,
   HttpServerSchema,
   LogLevelSchema,
   MCP_PATH,
@@ -229,6 +231,8 @@ function envPort(env: NodeJS.ProcessEnv): number | undefined {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_PORT must be a port number 0-65535, got "${value}"`);
   }
+  if (FETCH_BLOCKED_PORTS.has(port))
+    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_PORT: ${blockedPortMessage(port)}`);
   return port;
 }
 

@@ -17,6 +17,19 @@ export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug',
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
 /**
+ * Ports that fetch() refuses to connect to (the WHATWG Fetch "bad port" list): the stdio shim,
+ * Node-based clients and browsers could not reach a daemon listening on one of them.
+ */
+export const FETCH_BLOCKED_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104,
+  109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515,
+  526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049,
+  3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+export const blockedPortMessage = (port: number) =>
+  `port ${port} is on fetch()'s list of blocked ports: the stdio shim, Node-based clients and browsers refuse to connect to it; choose another port`;
+
+/**
  * `auto`: probe with server/discover and speak the stateless 2026-07-28 revision when the server
  * offers it, else the 2025 initialize handshake. `legacy`: always the initialize handshake.
  */
@@ -112,7 +125,15 @@ export const ConfigFileSchema = z.strictObject(
     // Entries are validated one by one (stdio or http, chosen by the presence of `url`) so that an
     // error names the exact key instead of a union of two failed alternatives.
     mcpServers: z.record(z.string(), z.unknown()).default({}),
-    port: z.number().int().min(0).max(65535).optional(),
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .refine((port) => !FETCH_BLOCKED_PORTS.has(port), {
+        error: (issue) => blockedPortMessage(Number(issue.input)),
+      })
+      .optional(),
     host: z.string().min(1).optional(),
     mcpPath: z
       .string()

@@ -127,6 +127,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses a port that fetch() will not connect to, in the file or the environment', () => {
+    expect(loadError(setup({ port: 6000 }).env).message).toMatch(
+      /port 6000 is on fetch\(\)'s list of blocked ports.*\n\s+→ at port/,
+    );
+    expect(loadError(setup(undefined, { MCP_BRIDGE_PORT: '10080' }).env).message).toContain(
+      'MCP_BRIDGE_PORT: port 10080 is on fetch()',
+    );
+    expect(() => loadConfig({ env: setup({ port: 6001 }).env })).not.toThrow();
+  });
+
   it('names the file, the key and the expectation for invalid entries', () => {
     const { dir, env } = setup({
       mcpServers: { a: { command: 'x', cwd: 5 }, b: { url: 'ftp://x' } },
