@@ -6,10 +6,12 @@ import { defaultLogPath, resolveConfigDir, resolveConfigFile } from './paths.js'
 import {
   type BridgeConfig,
   blockedPortMessage,
+  CALLBACK_PATH,
   ConfigFileSchema,
   DEFAULTS,
   FETCH_BLOCKED_PORTS,
   HttpServerSchema,
+  type HttpUpstreamConfig,
   LogLevelSchema,
   MCP_PATH,
   StdioServerSchema,
@@ -57,6 +59,9 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   if (issues.length > 0) throw invalid(file, issues);
 
   addEnvUpstreams(upstreams, env, callTimeoutMs);
+  const port = envPort(env) ?? data.port ?? DEFAULTS.port;
+  const redirectIssues = upstreams.flatMap((u) => (u.kind === 'http' ? redirectUriIssue(u, port) : []));
+  if (redirectIssues.length > 0) throw invalid(file, redirectIssues);
 
   return {
     file,
@@ -64,7 +69,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     configDir: resolveConfigDir(env),
     logPath: resolve(env.MCP_BRIDGE_LOG_PATH || defaultLogPath(env)),
     logLevel: envLogLevel(env) ?? data.logLevel ?? DEFAULTS.logLevel,
-    port: envPort(env) ?? data.port ?? DEFAULTS.port,
+    port,
     host: env.MCP_BRIDGE_HOST || data.host || DEFAULTS.host,
     mcpPath: envPath(env) ?? data.mcpPath ?? DEFAULTS.mcpPath,
     allowedOrigins: data.allowedOrigins ?? [],
@@ -234,6 +239,33 @@ function envPort(env: NodeJS.ProcessEnv): number | undefined {
   if (FETCH_BLOCKED_PORTS.has(port))
     throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_PORT: ${blockedPortMessage(port)}`);
   return port;
+}
+
+/**
+ * A custom `oauth.redirectUri` must bring the browser back to the daemon's callback: on this
+ * machine exactly (its port and path), through a tunnel or proxy at least to that path.
+ */
+function redirectUriIssue(upstream: HttpUpstreamConfig, port: number): z.core.$ZodIssue[] {
+  const value = upstream.oauth.redirectUri;
+  if (value === undefined) return [];
+  const url = new URL(value);
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  const urlPort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const wrong = local
+    ? url.pathname !== CALLBACK_PATH || (port !== 0 && urlPort !== port)
+    : !url.pathname.endsWith(CALLBACK_PATH);
+  if (!wrong) return [];
+  const expected = local
+    ? `http://127.0.0.1:${port || '<port>'}${CALLBACK_PATH} (the daemon's own callback)`
+    : `a URL ending in ${CALLBACK_PATH} that reaches the daemon (through your tunnel or proxy)`;
+  return [
+    {
+      code: 'custom',
+      input: value,
+      path: ['mcpServers', upstream.name, 'oauth', 'redirectUri'],
+      message: `oauth.redirectUri must be ${expected}, or be left out; the login could never finish at "${value}"`,
+    } as z.core.$ZodIssue,
+  ];
 }
 
 function envPath(env: NodeJS.ProcessEnv): string | undefined {

@@ -16,6 +16,9 @@ export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug',
 
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
+/** Where the daemon (and `mcp-bridge auth`) receive the browser after an OAuth login. */
+export const CALLBACK_PATH = '/oauth/callback';
+
 /**
  * Ports that fetch() refuses to connect to (the WHATWG Fetch "bad port" list): the stdio shim,
  * Node-based clients and browsers could not reach a daemon listening on one of them.

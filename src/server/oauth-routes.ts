@@ -1,10 +1,10 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { LoginFlows } from '../auth/login.js';
-import type { HttpUpstreamConfig } from '../config/schema.js';
+import { CALLBACK_PATH, type HttpUpstreamConfig } from '../config/schema.js';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 
-export const CALLBACK_PATH = '/oauth/callback';
+export { CALLBACK_PATH };
 
 /** The redirect URI of a bridge listening on `port` (loopback, so it works without a tunnel). */
 export function loopbackRedirectUri(host: string, port: number): string {

@@ -137,6 +137,26 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: setup({ port: 6001 }).env })).not.toThrow();
   });
 
+  it('refuses an oauth.redirectUri that could never bring the browser back to the daemon', () => {
+    const withRedirect = (redirectUri: string) =>
+      setup({ mcpServers: { remote: { url: 'https://example.com/mcp', oauth: { redirectUri } } } }).env;
+    expect(loadError(withRedirect('http://127.0.0.1:9999/oauth/callback')).message).toMatch(
+      /oauth.redirectUri must be http:\/\/127.0.0.1:8769\/oauth\/callback.*\n\s+→ at mcpServers.remote.oauth.redirectUri/,
+    );
+    expect(loadError(withRedirect('http://localhost:8769/callback')).message).toContain(
+      'oauth.redirectUri must be',
+    );
+    expect(loadError(withRedirect('https://tunnel.example.com/cb')).message).toContain(
+      'a URL ending in /oauth/callback',
+    );
+    for (const ok of [
+      'http://localhost:8769/oauth/callback',
+      'https://tunnel.example.com/bridge/oauth/callback',
+    ]) {
+      expect(() => loadConfig({ env: withRedirect(ok) })).not.toThrow();
+    }
+  });
+
   it('names the file, the key and the expectation for invalid entries', () => {
     const { dir, env } = setup({
       mcpServers: { a: { command: 'x', cwd: 5 }, b: { url: 'ftp://x' } },
