@@ -31,6 +31,7 @@ interface Entry {
  */
 export class Catalog {
   private tools: Tool[] = [];
+  private toolsByName = new Map<string, Tool>();
   private prompts: Listed[] = [];
   private resources: Listed[] = [];
   private templates: Listed[] = [];
@@ -62,6 +63,11 @@ export class Catalog {
   /** The merged tool list, upstreams in config order. */
   listTools(): readonly Tool[] {
     return this.tools;
+  }
+
+  /** A tool as clients see it, by its exposed name. */
+  tool(name: string): Tool | undefined {
+    return this.toolsByName.get(name);
   }
 
   listPrompts(): readonly Listed[] {
@@ -277,6 +283,7 @@ export class Catalog {
       clashes,
     );
     this.tools = exposed(tools, 'name') as unknown as Tool[];
+    this.toolsByName = new Map(this.tools.map((t) => [t.name, t]));
     this.prompts = exposed(prompts, 'name');
     this.resources = exposed(resources, 'uri');
     this.templates = exposed(templates, 'uriTemplate');

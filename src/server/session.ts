@@ -22,6 +22,7 @@ import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { mcpParamMismatch } from '../upstream/param-headers.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
@@ -30,6 +31,9 @@ import { hostnameOf, LOOPBACK_HOSTS } from './guards.js';
 import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
+
+/** SEP-2243 HeaderMismatch: HTTP headers that should mirror the body do not. */
+const HEADER_MISMATCH = -32020;
 
 const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
 
@@ -161,6 +165,18 @@ export class SessionManager {
       req.method === 'POST' &&
       !(await isLegacyRequest(await toWebRequest(req, req.body), req.body))
     ) {
+      const mismatch = this.paramHeaderMismatch(req);
+      if (mismatch) {
+        sendJsonRpcError(
+          res,
+          400,
+          HEADER_MISMATCH,
+          `Header mismatch: ${mismatch}`,
+          undefined,
+          requestId(req.body),
+        );
+        return;
+      }
       await this.listenTo(req, res);
       await this.modern.node(req, res, req.body);
       return;
@@ -272,6 +288,23 @@ export class SessionManager {
     };
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);
+  }
+
+  /**
+   * SEP-2243: on a 2026-07-28 tools/call, the `Mcp-Param-*` headers must mirror the arguments the
+   * tool's schema marks with `x-mcp-header` (the SDK checks this only for its high-level server).
+   */
+  private paramHeaderMismatch(req: Request): string | undefined {
+    const body = req.body as
+      | { method?: unknown; params?: { name?: unknown; arguments?: unknown } }
+      | undefined;
+    if (body?.method !== 'tools/call' || typeof body.params?.name !== 'string') return undefined;
+    const tool = this.options.catalog.tool(body.params.name);
+    if (!tool) return undefined;
+    return mcpParamMismatch(tool.inputSchema, body.params.arguments, (name) => {
+      const value = req.headers[name.toLowerCase()];
+      return Array.isArray(value) ? value.join(', ') : value;
+    });
   }
 
   /** One more subscriber of `uri`; the upstream is subscribed for the first. */

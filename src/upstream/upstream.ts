@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { CallClock } from './call-clock.js';
 import { startKeepalive } from './keepalive.js';
+import { mcpParamHeaders } from './param-headers.js';
 import {
   canTransition,
   isTransient,
@@ -318,7 +319,12 @@ export class Upstream {
       onServerRequest: onServerRequest && ((asked) => clock.pauseWhile(onServerRequest(asked))),
     };
     // The clock times the call; the SDK's own timeout is only a backstop.
-    const sdkOptions = { signal: clock.signal, timeout: NO_SDK_TIMEOUT, onprogress: tracked.onprogress };
+    const sdkOptions = {
+      signal: clock.signal,
+      timeout: NO_SDK_TIMEOUT,
+      onprogress: tracked.onprogress,
+      ...(modern && request.method === 'tools/call' ? { headers: this.paramHeaders(request.params) } : {}),
+    };
     this.inFlight++;
     this.callers.add(tracked);
     try {
@@ -362,6 +368,12 @@ export class Upstream {
       this.inFlight--;
       this.callers.delete(tracked);
     }
+  }
+
+  /** SEP-2243 `Mcp-Param-*` headers of a tools/call (sent only by HTTP transports). */
+  private paramHeaders(params: Record<string, unknown> | undefined): Record<string, string> {
+    const tool = this.current.tools.find((t) => t.name === params?.name);
+    return tool ? mcpParamHeaders(tool.inputSchema, params?.arguments) : {};
   }
 
   /** Ends the connection of `generation` (if still current) so that a new one starts at once. */

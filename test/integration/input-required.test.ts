@@ -399,4 +399,55 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
     await waitFor(() => updates.subscriber!.length > 0, 'the update');
     expect(updates).toEqual({ subscriber: [uri], other: [] });
   });
+
+  it('mirrors x-mcp-header arguments into Mcp-Param-* headers for a 2026-07-28 HTTP upstream, which checks them', async () => {
+    // The upstream is another bridge (it refuses tools/call whose headers do not mirror the body).
+    const inner = makeTempDir();
+    const upstreamBridge = await startTestDaemon(inner.dir, [conformanceUpstream('conf', 'auto')]);
+    try {
+      await waitFor(() => upstreamBridge.registry.get('conf')!.snapshot().state === 'ready', 'inner ready');
+      await setup([{ ...httpUpstream('chain', upstreamBridge.url), prefix: false }]);
+      expect(daemon!.registry.get('chain')!.snapshot().protocolVersion).toBe('2026-07-28');
+      const session = await legacyClient({});
+      const result = await session.callTool({
+        name: 'conf__test_header_param',
+        arguments: { region: 'Zürich' },
+      });
+      expect(result.content).toEqual([{ type: 'text', text: 'Region: Zürich' }]);
+
+      // Without the header, the inner bridge says so.
+      const raw = await fetch(upstreamBridge.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'conf__test_header_param',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: {
+            name: 'conf__test_header_param',
+            arguments: { region: 'eu' },
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientCapabilities': {},
+              'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+            },
+          },
+        }),
+      });
+      expect(raw.status).toBe(400);
+      expect(await raw.json()).toMatchObject({
+        id: 1,
+        error: { code: -32020, message: expect.stringContaining('Mcp-Param-Region is missing') },
+      });
+    } finally {
+      await upstreamBridge.close();
+      inner.cleanup();
+    }
+  });
 });
