@@ -28,8 +28,12 @@ describe('prompts, resources and completions through the bridge', () => {
     return daemon;
   }
 
-  async function client(): Promise<Client> {
-    const c = new Client({ name: 'surface', version: '1' });
+  /** A 2025 session client, or a stateless client pinned to a revision of 2026-07-28 or later. */
+  async function client(pin?: string): Promise<Client> {
+    const c = new Client(
+      { name: 'surface', version: '1' },
+      pin ? { versionNegotiation: { mode: { pin } } } : {},
+    );
     await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
     clients.push(c);
     return c;
@@ -111,12 +115,7 @@ describe('prompts, resources and completions through the bridge', () => {
 
   it('serves a stateless 2026-07-28 client and a 2025 session client on the same endpoint at once', async () => {
     await setup([fakeUpstream('alpha')]);
-    const modern = new Client(
-      { name: 'modern', version: '1' },
-      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
-    );
-    await modern.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
-    clients.push(modern);
+    const modern = await client('2026-07-28');
     const legacy = await client();
     const [modernTools, legacyTools] = await Promise.all([modern.listTools(), legacy.listTools()]);
     expect(modernTools.tools.map((t) => t.name)).toEqual(legacyTools.tools.map((t) => t.name));
@@ -170,12 +169,7 @@ describe('prompts, resources and completions through the bridge', () => {
 
   it('subscribes the upstream for a 2026-07-28 listen stream that names a resource, while the stream is open', async () => {
     await setup([fakeUpstream('alpha')]);
-    const modern = new Client(
-      { name: 'modern', version: '1' },
-      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
-    );
-    await modern.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
-    clients.push(modern);
+    const modern = await client('2026-07-28');
     const updates: string[] = [];
     modern.setNotificationHandler('notifications/resources/updated', (n) => {
       updates.push(n.params.uri);
