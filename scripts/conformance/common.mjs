@@ -6,8 +6,8 @@
 // npm registry) are installed once into a cache directory (default ~/.cache/mcp-bridge, override
 // with MCP_BRIDGE_CACHE_DIR).
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +242,58 @@ export function readChecks(dir) {
   } catch {
     return { file, checks: [] };
   }
+}
+
+/**
+ * Runs one suite process (`args` after the runtime's own) with its output collected, and reads
+ * what it wrote: the exit code, the output (also saved as runner-output.txt, colours stripped), the
+ * checks of checks.json counted, and the failures and warnings as one line each.
+ * `onChild` sees the process (to kill it on Ctrl-C); `killAfterMs` is a backstop timeout.
+ */
+export function runSuite(runtime, args, outDir, { onChild, killAfterMs } = {}) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(runtime.node, [...runtime.preArgs, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    onChild?.(child);
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const killer = killAfterMs ? setTimeout(() => child.kill('SIGKILL'), killAfterMs) : undefined;
+    const finish = (code, errorText) => {
+      clearTimeout(killer);
+      if (errorText) output += `\n${errorText}\n`;
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colours
+      output = output.replace(/\x1b\[[0-9;]*m/g, '');
+      writeFileSync(path.join(outDir, 'runner-output.txt'), output);
+      const { file, checks } = readChecks(outDir);
+      const count = (s) => checks.filter((c) => c.status === s).length;
+      const problems = checks
+        .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
+        .map(
+          (c) =>
+            `${c.status === 'FAILURE' ? 'FAIL' : 'WARN'} ${c.id}: ${(c.errorMessage ?? c.description ?? '').split('\n')[0]}`,
+        );
+      resolve({
+        exitCode: code,
+        output,
+        checksFile: file,
+        success: count('SUCCESS'),
+        failure: count('FAILURE'),
+        warning: count('WARNING'),
+        problems,
+        seconds: (Date.now() - started) / 1000,
+      });
+    };
+    child.on('error', (err) => finish(-1, `spawn error: ${err.message}`));
+    child.on('close', (code, signal) => finish(code ?? -1, signal ? `suite killed by ${signal}` : undefined));
+  });
 }
 
 export async function runPool(items, jobs, fn) {

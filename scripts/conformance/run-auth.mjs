@@ -1,16 +1,5 @@
 #!/usr/bin/env node
-// Runs the client authorization scenarios of the official MCP conformance suite
-// (@modelcontextprotocol/conformance) against an OAuth client command and prints a
-// per-scenario pass/fail table.
-//
-//   node scripts/conformance/run-auth.mjs [--client "<command>"] [--scenario NAME ...] [--list]
-//
-// Run with --help for all options. Nothing is installed into the project: the suite and, on
-// Node < 22, a Node 22 binary (from the npm registry) are installed once into a cache directory
-// (default ~/.cache/mcp-bridge, override with MCP_BRIDGE_CACHE_DIR).
-
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -19,8 +8,8 @@ import {
   log,
   NODE22_VERSION,
   parseRunnerArgs,
-  readChecks,
   runPool,
+  runSuite,
   SUITE_VERSION,
   suiteEntry,
   suiteRuntime,
@@ -99,65 +88,18 @@ function listAuthScenarios(runtime, entry) {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-function runScenario(runtime, entry, opts, scenario, outRoot) {
+async function runScenario(runtime, entry, opts, scenario, outRoot) {
   const outDir = path.join(outRoot, scenario.name.replaceAll('/', '__'));
   mkdirSync(outDir, { recursive: true });
-  const args = [
-    ...runtime.preArgs,
-    entry,
-    'client',
-    '--command',
-    opts.client,
-    '--scenario',
-    scenario.name,
-    '--timeout',
-    String(opts.timeout),
-    '--output-dir',
-    outDir,
-  ];
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(runtime.node, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-    });
-    const finish = (code, errorText) => {
-      if (errorText) output += `\n${errorText}\n`;
-      writeFileSync(path.join(outDir, 'runner-output.txt'), output);
-      const { file: checksFile, checks } = readChecks(outDir);
-      const count = (s) => checks.filter((c) => c.status === s).length;
-      const problems = checks
-        .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
-        .map(
-          (c) => `${c.status === 'FAILURE' ? 'FAIL' : 'WARN'} ${c.id}: ${c.errorMessage ?? c.description}`,
-        );
-      const notes = [];
-      if (/CLIENT TIMED OUT/.test(output)) notes.push(`client timed out after ${opts.timeout}ms`);
-      const exited = /CLIENT EXITED WITH ERROR \(code (-?\d+)\)/.exec(output);
-      if (exited) notes.push(`client exited with code ${exited[1]}`);
-      if (!checksFile) notes.push('no checks.json produced (suite error?)');
-      resolve({
-        ...scenario,
-        ran: true,
-        passed: code === 0,
-        exitCode: code,
-        success: count('SUCCESS'),
-        failure: count('FAILURE'),
-        warning: count('WARNING'),
-        problems,
-        notes,
-        seconds: (Date.now() - started) / 1000,
-        outDir,
-        output,
-      });
-    };
-    child.on('error', (err) => finish(-1, `spawn error: ${err.message}`));
-    child.on('close', (code, signal) => finish(code ?? -1, signal ? `suite killed by ${signal}` : undefined));
-  });
+  const args = [entry, 'client', '--command', opts.client, '--scenario', scenario.name];
+  args.push('--timeout', String(opts.timeout), '--output-dir', outDir);
+  const result = await runSuite(runtime, args, outDir);
+  const notes = [];
+  if (/CLIENT TIMED OUT/.test(result.output)) notes.push(`client timed out after ${opts.timeout}ms`);
+  const exited = /CLIENT EXITED WITH ERROR \(code (-?\d+)\)/.exec(result.output);
+  if (exited) notes.push(`client exited with code ${exited[1]}`);
+  if (!result.checksFile) notes.push('no checks.json produced (suite error?)');
+  return { ...scenario, ...result, ran: true, passed: result.exitCode === 0, notes, outDir };
 }
 
 // ---------------------------------------------------------------------------------------------

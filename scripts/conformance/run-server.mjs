@@ -28,8 +28,8 @@ import {
   log,
   NODE22_VERSION,
   parseRunnerArgs,
-  readChecks,
   runPool,
+  runSuite,
   SUITE_VERSION,
   suiteRuntime,
   table,
@@ -393,96 +393,33 @@ async function startFixture() {
 const suiteChildren = new Set();
 let interrupted = false;
 
-function runScenario(runtime, entry, suiteHasTimeout, url, opts, run, outRoot) {
+async function runScenario(runtime, entry, suiteHasTimeout, url, opts, run, outRoot) {
   const outDir = path.join(outRoot, run.id.replaceAll('/', '__').replaceAll('@', '__'));
   mkdirSync(outDir, { recursive: true });
-  const args = [
-    ...runtime.preArgs,
-    entry,
-    'server',
-    '--url',
-    url,
-    '--scenario',
-    run.name,
-    '--output-dir',
-    outDir,
-  ];
+  if (interrupted) {
+    const nothing = { success: 0, failure: 0, warning: 0, problems: [], seconds: 0, output: '' };
+    return { ...run, ...nothing, ran: false, passed: false, exitCode: -1, notes: ['interrupted'], outDir };
+  }
+  const args = [entry, 'server', '--url', url, '--scenario', run.name, '--output-dir', outDir];
   if (run.specArg) args.push('--spec-version', run.specArg);
   if (suiteHasTimeout) args.push('--timeout', String(opts.timeout));
-  const started = Date.now();
-  return new Promise((resolve) => {
-    if (interrupted) {
-      resolve({
-        ...run,
-        ran: false,
-        passed: false,
-        exitCode: -1,
-        success: 0,
-        failure: 0,
-        warning: 0,
-        problems: [],
-        notes: ['interrupted'],
-        seconds: 0,
-        outDir,
-        output: '',
-      });
-      return;
-    }
-    const child = spawn(runtime.node, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    suiteChildren.add(child);
-    child.once('exit', () => suiteChildren.delete(child));
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-    });
+  const result = await runSuite(runtime, args, outDir, {
+    onChild: (child) => {
+      suiteChildren.add(child);
+      child.once('exit', () => suiteChildren.delete(child));
+    },
     // Backstop in case the suite's own timeout does not fire.
-    const killer = setTimeout(() => child.kill('SIGKILL'), opts.timeout + 30000);
-    const finish = (code, errorText) => {
-      clearTimeout(killer);
-      if (errorText) output += `\n${errorText}\n`;
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colours
-      output = output.replace(/\x1b\[[0-9;]*m/g, '');
-      writeFileSync(path.join(outDir, 'runner-output.txt'), output);
-      const { file, checks } = readChecks(outDir);
-      const count = (s) => checks.filter((c) => c.status === s).length;
-      const problems = checks
-        .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
-        .map(
-          (c) =>
-            `${c.status === 'FAILURE' ? 'FAIL' : 'WARN'} ${c.id}: ${(c.errorMessage ?? c.description ?? '').split('\n')[0]}`,
-        );
-      const notes = [];
-      if (/SKIPPED: scenario/.test(output))
-        notes.push('skipped by the suite (not applicable at this spec version)');
-      if (!file && !notes.length) {
-        const crash = /(?:Server test error|Error):\s*(.*)/.exec(output)?.[1];
-        notes.push(crash ? `the suite stopped: ${crash.trim()}` : 'no checks.json produced (suite error?)');
-      }
-      const failure = count('FAILURE');
-      resolve({
-        ...run,
-        ran: true,
-        passed: code === 0 && failure === 0,
-        exitCode: code,
-        success: count('SUCCESS'),
-        failure,
-        warning: count('WARNING'),
-        problems,
-        notes,
-        seconds: (Date.now() - started) / 1000,
-        outDir,
-        output,
-      });
-    };
-    child.on('error', (err) => finish(-1, `spawn error: ${err.message}`));
-    child.on('close', (code, signal) => finish(code ?? -1, signal ? `suite killed by ${signal}` : undefined));
+    killAfterMs: opts.timeout + 30000,
   });
+  const notes = [];
+  if (/SKIPPED: scenario/.test(result.output))
+    notes.push('skipped by the suite (not applicable at this spec version)');
+  if (!result.checksFile && !notes.length) {
+    const crash = /(?:Server test error|Error):\s*(.*)/.exec(result.output)?.[1];
+    notes.push(crash ? `the suite stopped: ${crash.trim()}` : 'no checks.json produced (suite error?)');
+  }
+  const passed = result.exitCode === 0 && result.failure === 0;
+  return { ...run, ...result, ran: true, passed, notes, outDir };
 }
 
 // ---------------------------------------------------------------------------------------------
