@@ -296,6 +296,31 @@ export function runSuite(runtime, args, outDir, { onChild, killAfterMs } = {}) {
   });
 }
 
+/** Prints each failed run: its whole suite output with --verbose, else its problems and notes. */
+export function printFailures(results, label, verbose) {
+  for (const r of results.filter((x) => !x.passed)) {
+    if (verbose) {
+      console.log(`\n===== ${label(r)} (exit ${r.exitCode}) =====\n${r.output}`);
+    } else {
+      console.log(`\n${label(r)}:`);
+      for (const line of [...r.problems, ...r.notes]) console.log(`  ${line}`);
+    }
+  }
+}
+
+/** Runs a runner's main(): its result is the exit code; an error is printed and exits 2. */
+export function runMain(main) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(`error: ${err?.message ?? err}`);
+      process.exitCode = 2;
+    },
+  );
+}
+
 export async function runPool(items, jobs, fn) {
   const results = new Array(items.length);
   let next = 0;

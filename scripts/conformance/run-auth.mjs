@@ -8,6 +8,8 @@ import {
   log,
   NODE22_VERSION,
   parseRunnerArgs,
+  printFailures,
+  runMain,
   runPool,
   runSuite,
   SUITE_VERSION,
@@ -212,27 +214,9 @@ async function main() {
     console.log(JSON.stringify({ ...meta, client: opts.client, results: slim }, null, 2));
   } else {
     printSummary(results, meta);
-    if (opts.verbose) {
-      for (const r of ranResults.filter((x) => !x.passed)) {
-        console.log(`\n===== ${r.name} (exit ${r.exitCode}) =====\n${r.output}`);
-      }
-    } else {
-      const failed = ranResults.filter((r) => !r.passed);
-      for (const r of failed) {
-        console.log(`\n${r.name}:`);
-        for (const line of [...r.problems, ...r.notes]) console.log(`  ${line}`);
-      }
-    }
+    printFailures(ranResults, (r) => r.name, opts.verbose);
   }
   return ranResults.every((r) => r.passed) ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(`error: ${err?.message ?? err}`);
-    process.exitCode = 2;
-  },
-);
+runMain(main);

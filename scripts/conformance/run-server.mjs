@@ -28,6 +28,8 @@ import {
   log,
   NODE22_VERSION,
   parseRunnerArgs,
+  printFailures,
+  runMain,
   runPool,
   runSuite,
   SUITE_VERSION,
@@ -160,40 +162,22 @@ function pendingFromRequirements(packageDir) {
  */
 function planRuns(scenarios, pending) {
   const runs = [];
+  const add = (s, wire, group, specArg) =>
+    runs.push({
+      id: wire === 'extension' ? s.name : `${s.name}@${wire}`,
+      name: s.name,
+      wire,
+      specArg,
+      group,
+      tags: s.tags,
+    });
   for (const s of scenarios) {
-    const isExtension = s.tags.includes('extension');
     const isPending = pending.has(s.name);
-    if (isExtension) {
-      runs.push({
-        id: s.name,
-        name: s.name,
-        wire: 'extension',
-        specArg: undefined,
-        group: 'extension',
-        tags: s.tags,
-      });
-      continue;
-    }
-    const dated = s.tags.some((t) => t !== MODERN);
-    if (dated) {
-      runs.push({
-        id: `${s.name}@${DATED_DEFAULT}`,
-        name: s.name,
-        wire: DATED_DEFAULT,
-        specArg: undefined,
-        group: isPending ? 'pending' : 'active',
-        tags: s.tags,
-      });
-    }
-    if (s.tags.includes(MODERN)) {
-      runs.push({
-        id: `${s.name}@${MODERN}`,
-        name: s.name,
-        wire: MODERN,
-        specArg: MODERN,
-        group: isPending ? 'pending' : '2026',
-        tags: s.tags,
-      });
+    if (s.tags.includes('extension')) add(s, 'extension', 'extension', undefined);
+    else {
+      if (s.tags.some((t) => t !== MODERN))
+        add(s, DATED_DEFAULT, isPending ? 'pending' : 'active', undefined);
+      if (s.tags.includes(MODERN)) add(s, MODERN, isPending ? 'pending' : '2026', MODERN);
     }
   }
   return runs;
@@ -584,25 +568,9 @@ async function main() {
     console.log(JSON.stringify({ ...meta, results: slim }, null, 2));
   } else {
     printSummary(results, meta);
-    const failed = ranResults.filter((r) => !r.passed);
-    for (const r of failed) {
-      if (opts.verbose) {
-        console.log(`\n===== ${r.id} (exit ${r.exitCode}) =====\n${r.output}`);
-      } else {
-        console.log(`\n${r.id}:`);
-        for (const line of [...r.problems, ...r.notes]) console.log(`  ${line}`);
-      }
-    }
+    printFailures(ranResults, (r) => r.id, opts.verbose);
   }
   return ranResults.every((r) => r.passed) ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(`error: ${err?.message ?? err}`);
-    process.exitCode = 2;
-  },
-);
+runMain(main);
