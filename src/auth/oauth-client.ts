@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi';
+import { isLoopbackHostname } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { VERSION } from '../version.js';
 
@@ -49,14 +50,10 @@ export interface TokenSet {
   readonly scope?: string | undefined;
 }
 
-/** Plain http is allowed for loopback only (local development servers, tests). */
-function isLoopback(url: URL): boolean {
-  return url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-}
-
 function requestOptions(url: string | URL): { [oauth.allowInsecureRequests]?: boolean; signal: AbortSignal } {
   const u = new URL(url);
-  if (u.protocol === 'http:' && !isLoopback(u)) {
+  // Plain http is allowed for loopback only (local development servers, tests).
+  if (u.protocol === 'http:' && !isLoopbackHostname(u.hostname)) {
     throw new BridgeError(
       'OAUTH_UNSUPPORTED',
       `refusing to send OAuth requests over plain http to ${u.origin}; OAuth needs https (http is allowed for localhost only)`,

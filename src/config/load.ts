@@ -12,6 +12,7 @@ import {
   FETCH_BLOCKED_PORTS,
   HttpServerSchema,
   type HttpUpstreamConfig,
+  isLoopbackHostname,
   LogLevelSchema,
   MCP_PATH,
   StdioServerSchema,
@@ -249,7 +250,7 @@ function redirectUriIssue(upstream: HttpUpstreamConfig, port: number): z.core.$Z
   const value = upstream.oauth.redirectUri;
   if (value === undefined) return [];
   const url = new URL(value);
-  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  const local = isLoopbackHostname(url.hostname);
   const urlPort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const wrong = local
     ? url.pathname !== CALLBACK_PATH || (port !== 0 && urlPort !== port)

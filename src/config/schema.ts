@@ -16,6 +16,13 @@ export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug',
 
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
+/** Host names that always mean this machine (IPv6 in URL brackets, as `URL.hostname` gives it). */
+export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
+
+export function isLoopbackHostname(hostname: string): boolean {
+  return (LOOPBACK_HOSTS as readonly string[]).includes(hostname.toLowerCase());
+}
+
 /** Where the daemon (and `mcp-bridge auth`) receive the browser after an OAuth login. */
 export const CALLBACK_PATH = '/oauth/callback';
 

@@ -1,9 +1,7 @@
 import cors from 'cors';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { LOOPBACK_HOSTS } from '../config/schema.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
-
-/** Host names that always reach the loopback endpoint. */
-export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
 
 /** Browser origins allowed by default: loopback pages and the hosted Claude and ChatGPT apps. */
 export const DEFAULT_ALLOWED_ORIGINS = [

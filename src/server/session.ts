@@ -20,6 +20,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
+import { isLoopbackHostname } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mcpParamMismatch } from '../upstream/param-headers.js';
@@ -27,7 +28,7 @@ import type { UpstreamRegistry } from '../upstream/registry.js';
 import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
 import { SessionEventStore } from './event-store.js';
-import { hostnameOf, LOOPBACK_HOSTS } from './guards.js';
+import { hostnameOf } from './guards.js';
 import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
@@ -248,10 +249,7 @@ export class SessionManager {
     // a loopback stream does not break on its own: only sessions that come in through a tunnel or
     // proxy (a Host other than a loopback name) get them.
     const host = req.headers.host;
-    const events =
-      host && !(LOOPBACK_HOSTS as readonly string[]).includes(hostnameOf(host))
-        ? new SessionEventStore()
-        : undefined;
+    const events = host && !isLoopbackHostname(hostnameOf(host)) ? new SessionEventStore() : undefined;
     let unsubscribe = () => {};
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
