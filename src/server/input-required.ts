@@ -28,9 +28,8 @@ interface Parked {
   outcome: Promise<Outcome>;
   readonly pending: Map<string, Pending>;
   readonly abort: AbortController;
-  /** Resolved when a new request arrives from the upstream. */
-  asked: Promise<void>;
-  wakeAsked: () => void;
+  /** Set while a round waits: a new request from the upstream wakes it. */
+  wake?: (() => void) | undefined;
   expiry?: NodeJS.Timeout;
   nextKey: number;
   /** Where progress and log messages go: the round that is running (none between rounds). */
@@ -108,16 +107,11 @@ export class InputRounds {
     }
 
     const abort = new AbortController();
-    let wakeAsked = () => {};
     const parked: Parked = {
       target: input.target,
       capabilities: input.clientCapabilities ?? {},
       pending: new Map(),
       abort,
-      asked: new Promise<void>((resolve) => {
-        wakeAsked = resolve;
-      }),
-      wakeAsked,
       nextKey: 1,
       outcome: Promise.resolve({ ok: true, value: {} }),
       sink: input.sink ?? {},
@@ -179,11 +173,7 @@ export class InputRounds {
     }
     return new Promise((resolve, reject) => {
       parked.pending.set(`${kind.key}-${parked.nextKey++}`, { request, resolve, reject });
-      const wake = parked.wakeAsked;
-      parked.asked = new Promise<void>((next) => {
-        parked.wakeAsked = next;
-      });
-      wake();
+      parked.wake?.();
     });
   }
 
@@ -198,7 +188,11 @@ export class InputRounds {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (parked.pending.size === 0) {
-        const done = await Promise.race([parked.outcome, parked.asked.then(() => undefined)]);
+        const asked = new Promise<undefined>((resolve) => {
+          parked.wake = () => resolve(undefined);
+        });
+        const done = await Promise.race([parked.outcome, asked]);
+        parked.wake = undefined;
         if (done) return finish(done);
       }
       // Requests that arrive together go out in one round.
