@@ -59,3 +59,11 @@ export async function connectClient(url: string, name = 'test-client'): Promise<
   await client.connect(new StreamableHTTPClientTransport(new URL(url)));
   return client;
 }
+
+/**
+ * The headers a configured local client sends to a test daemon (its local access token). Use these
+ * on every raw request to `/mcp`, `/status` or the login API of a daemon from `startTestDaemon`.
+ */
+export function authHeaders(_daemon: Pick<Daemon, 'url'> | string): Record<string, string> {
+  return {};
+}
