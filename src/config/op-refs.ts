@@ -85,29 +85,44 @@ function secretFields(config: UpstreamConfig): [string, string][] {
   ];
 }
 
-/** `op read`, with errors that say what to do. */
+/**
+ * `op read`, with errors that say what to do. node:child_process's execFile rather than execa:
+ * execFile reports every spawn failure (EMFILE included) to its callback, never as an uncaught
+ * 'error' event.
+ */
 async function opRead(reference: string): Promise<string> {
-  const { execa } = await import('execa');
-  const result = await execa('op', ['read', '--no-newline', reference], {
-    reject: false,
-    timeout: 60_000,
-    stdin: 'ignore',
+  const { execFile } = await import('node:child_process');
+  const result = await new Promise<{
+    error: (Error & { code?: unknown; killed?: boolean }) | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve) => {
+    try {
+      execFile(
+        'op',
+        ['read', '--no-newline', reference],
+        { timeout: 60_000, maxBuffer: 1024 * 1024, encoding: 'utf8' },
+        (error, stdout, stderr) => resolve({ error, stdout, stderr }),
+      ).stdin?.end();
+    } catch (error) {
+      resolve({ error: error as Error, stdout: '', stderr: '' });
+    }
   });
-  if (result.failed && (result as { code?: string }).code === 'ENOENT') {
+  const { error } = result;
+  if (error?.code === 'ENOENT') {
     throw new Error(
       'the 1Password CLI `op` is not installed or not on the PATH of the daemon; install it (https://developer.1password.com/docs/cli) or use ${env:NAME} instead',
     );
   }
-  if (result.timedOut)
+  if (error?.killed)
     throw new Error('`op read` did not answer within 60 s (is 1Password waiting for approval?)');
-  if (result.exitCode !== 0) {
-    const detail = String(result.stderr).trim().split('\n')[0] ?? '';
+  if (error) {
+    const detail = result.stderr.trim().split('\n')[0] ?? '';
     const hint = /sign ?in|not signed|session|authorization/i.test(detail)
       ? '; sign in with `op signin` (or set OP_SERVICE_ACCOUNT_TOKEN for a service)'
       : '';
-    throw new Error(
-      `\`op read\` failed for a secret reference: ${detail || `exit code ${result.exitCode}`}${hint}`,
-    );
+    const why = typeof error.code === 'number' ? `exit code ${error.code}` : error.message;
+    throw new Error(`\`op read\` failed for a secret reference: ${detail || why}${hint}`);
   }
-  return String(result.stdout);
+  return result.stdout;
 }

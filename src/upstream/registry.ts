@@ -1,8 +1,11 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import type { OAuthManager } from '../auth/oauth-manager.js';
 import { type UpstreamConfig, usesOAuth } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CatalogCache } from './catalog-cache.js';
+import { ChildGroups, type ChildGroupTracker, reapLeftovers } from './child-groups.js';
+import { isWindows } from './child-process.js';
 import { HttpUpstreamTransport } from './http-transport.js';
 import type { UpstreamSnapshot } from './state.js';
 import { StdioTransport } from './stdio-transport.js';
@@ -18,6 +21,15 @@ export interface UpstreamRegistryOptions {
   readonly createTransport?: CreateTransport | undefined;
   /** Tokens for OAuth upstreams (absent: http upstreams connect without OAuth). */
   readonly oauth?: OAuthManager | undefined;
+  /**
+   * The config dir: every child's process group is recorded there (and watched by a watchdog
+   * process) so that a killed daemon's children are killed too. Absent: no records, no watchdog.
+   */
+  readonly stateDir?: string | undefined;
+  /** Longest stdout line of a stdio child (default 64 MiB). */
+  readonly maxStdoutLineBytes?: number | undefined;
+  /** Longest stderr line of a stdio child that is logged (default 64 KiB). */
+  readonly maxStderrLineBytes?: number | undefined;
   /** Passed to every Upstream. */
   readonly upstreamDefaults: Pick<
     UpstreamOptions,
@@ -29,10 +41,20 @@ export interface UpstreamRegistryOptions {
 export class UpstreamRegistry {
   private readonly upstreams = new Map<string, Upstream>();
   private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
+  private readonly groups: ChildGroups | undefined;
 
   constructor(private readonly options: UpstreamRegistryOptions) {
+    if (options.stateDir !== undefined && !isWindows)
+      this.groups = new ChildGroups({ configDir: options.stateDir, log: options.logger });
     const createTransport =
-      options.createTransport ?? defaultTransportFactory({ oauth: options.oauth, logger: options.logger });
+      options.createTransport ??
+      defaultTransportFactory({
+        oauth: options.oauth,
+        logger: options.logger,
+        groups: this.groups,
+        maxStdoutLineBytes: options.maxStdoutLineBytes,
+        maxStderrLineBytes: options.maxStderrLineBytes,
+      });
     for (const config of options.upstreams) {
       const upstream = new Upstream({
         ...options.upstreamDefaults,
@@ -53,6 +75,22 @@ export class UpstreamRegistry {
     }
   }
 
+  /**
+   * Before the first start: kills the children that a previous daemon with this config dir left
+   * running when it was killed (see child-groups.ts). Never throws.
+   */
+  async reapLeftovers(): Promise<void> {
+    if (!this.groups || this.options.stateDir === undefined) return;
+    try {
+      await reapLeftovers({ configDir: this.options.stateDir, log: this.options.logger });
+    } catch (error) {
+      this.options.logger.warn(
+        { err: errorMessage(error) },
+        'could not clean up children of a previous daemon',
+      );
+    }
+  }
+
   start(): void {
     for (const upstream of this.upstreams.values()) upstream.start();
   }
@@ -60,6 +98,7 @@ export class UpstreamRegistry {
   /** Stops every upstream in parallel; resolves when all children are gone. */
   async stop(): Promise<void> {
     await Promise.allSettled([...this.upstreams.values()].map((u) => u.stop()));
+    await this.groups?.close();
     await this.options.cache?.flush();
   }
 
@@ -102,6 +141,9 @@ export class UpstreamRegistry {
 export function defaultTransportFactory(deps: {
   oauth?: OAuthManager | undefined;
   logger: Logger;
+  groups?: ChildGroupTracker | undefined;
+  maxStdoutLineBytes?: number | undefined;
+  maxStderrLineBytes?: number | undefined;
 }): CreateTransport {
   return (config, hooks) => {
     if (config.kind === 'stdio') {
@@ -114,6 +156,10 @@ export function defaultTransportFactory(deps: {
         onStderrLine: hooks.onStderrLine,
         onGarbage: hooks.onGarbage,
         onExit: hooks.onExit,
+        maxStdoutLineBytes: deps.maxStdoutLineBytes,
+        maxStderrLineBytes: deps.maxStderrLineBytes,
+        log: deps.logger.child({ upstream: config.name }),
+        groups: deps.groups,
       });
     }
     // A configured Authorization header is the whole story: no OAuth on top of a static key.

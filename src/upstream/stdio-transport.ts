@@ -1,11 +1,22 @@
-import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
+import { DEFAULTS } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ChildGroupTracker } from './child-groups.js';
+import {
+  checkCwd,
+  groupAlive,
+  isWindows,
+  outputTooLarge,
+  type PipedChild,
+  signalChild,
+  spawnChild,
+  spawnFailure,
+} from './child-process.js';
 import { deliverInOrder } from './deliver.js';
+import { LineSplitter } from './line-splitter.js';
 
 export interface ExitInfo {
   /** Exit code, or null when the child was killed by a signal. */
@@ -33,9 +44,15 @@ export interface StdioTransportOptions {
   readonly onExit?: (exit: ExitInfo) => void;
   /** How long each shutdown step (stdin end, SIGTERM) may take before the next one. */
   readonly killGraceMs?: number;
+  /** Longest stdout line (one JSON-RPC message); a longer one ends the connection. */
+  readonly maxStdoutLineBytes?: number | undefined;
+  /** Longest stderr line logged; a longer one is dropped (counted, never logged). */
+  readonly maxStderrLineBytes?: number | undefined;
+  /** Where notes about dropped stderr lines go. */
+  readonly log?: Logger | undefined;
+  /** Told about every process group this transport starts and sees gone. */
+  readonly groups?: ChildGroupTracker | undefined;
 }
-
-const isWindows = process.platform === 'win32';
 
 /**
  * An SDK Transport over a child process's stdin/stdout, one JSON-RPC message per line. The child
@@ -47,7 +64,7 @@ export class StdioTransport implements Transport {
   onerror?: ((error: Error) => void) | undefined;
   onmessage?: ((message: JSONRPCMessage) => void) | undefined;
 
-  private child: ChildProcess | undefined;
+  private child: PipedChild | undefined;
   private exited: Promise<ExitInfo> | undefined;
   private exitInfo: ExitInfo | undefined;
   private closing: Promise<void> | undefined;
@@ -55,6 +72,7 @@ export class StdioTransport implements Transport {
   private started = false;
   /** Resolves with the spawn error, or undefined once the child runs. */
   private spawning: Promise<Error | undefined> | undefined;
+  private failed: BridgeError | undefined;
 
   constructor(private readonly options: StdioTransportOptions) {}
 
@@ -77,72 +95,91 @@ export class StdioTransport implements Transport {
     return this.exitInfo;
   }
 
+  /** Why this transport ended the connection itself (the child broke the protocol), if it did. */
+  get failure(): BridgeError | undefined {
+    return this.failed;
+  }
+
   async start(): Promise<void> {
     if (this.started) throw new Error('StdioTransport already started');
     this.started = true;
     const { name, command, cwd } = this.options;
     if (cwd !== undefined) await checkCwd(name, cwd);
-    // Loaded on first spawn, not at daemon start: it is a large module graph, and the first
-    // tools/list (answered from the cache) does not need it.
-    const { execa } = await import('execa');
     if (this.closing) throw this.notRunning('was stopped before it started');
-    const subprocess = execa(command, [...this.options.args], {
+    const spawned = spawnChild({
+      command,
+      args: this.options.args,
+      env: this.options.env,
       cwd,
-      env: { ...this.options.env },
-      extendEnv: true,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      stripFinalNewline: false,
-      detached: !isWindows,
-      cleanup: true,
-      windowsHide: true,
+      onError: (error) => this.options.log?.debug({ err: errorMessage(error) }, 'upstream process error'),
     });
-    this.child = subprocess;
+    if ('error' in spawned) throw spawnFailure(name, command, spawned.error);
+    const { child } = spawned;
+    this.child = child;
+    if (child.pid && !isWindows) this.options.groups?.spawned(child.pid, name);
     this.exited = new Promise<ExitInfo>((resolve) => {
-      subprocess.once('exit', (code, signal) => {
+      child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
         this.options.onExit?.(this.exitInfo);
         resolve(this.exitInfo);
       });
     });
-    // Spawn failures arrive as an 'error' event, or (when spawn throws synchronously, e.g. a bad
-    // env value) only as a failed execa result; either way no 'spawn' event ever comes.
-    this.spawning = Promise.race([
-      // events.once rejects when 'error' fires first: that rejection is the spawn error.
-      once(subprocess, 'spawn').then(
-        () => undefined,
-        (error: Error) => error,
-      ),
-      subprocess.then((result) =>
-        result.failed ? ((result as { cause?: Error }).cause ?? new Error(result.message)) : undefined,
-      ),
-    ]);
+    this.spawning = spawned.spawned;
     const spawnError = await this.spawning;
     if (spawnError) {
       this.child = undefined;
       throw spawnFailure(name, command, spawnError);
     }
-
-    const stdout = subprocess.stdout!;
-    const stderr = subprocess.stderr!;
-    createInterface({ input: stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>
-      this.receive(line),
-    );
-    createInterface({ input: stderr, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-      if (line.trim() !== '') this.options.onStderrLine?.(line);
-    });
-    // A child that exits while we write gives EPIPE; the exit handler reports it.
-    subprocess.stdin?.on('error', () => {});
-    stdout.on('error', () => {});
-    stderr.on('error', () => {});
+    this.readLines(child);
     void this.exited.then(async () => {
       // Let the last stdout lines drain, but never wait on a grandchild that keeps the pipe open.
-      await Promise.race([once(subprocess, 'close'), delay(200, undefined, { ref: false })]);
+      await Promise.race([once(child, 'close'), delay(200, undefined, { ref: false })]);
       this.notifyClosed();
     });
+  }
+
+  /** stdout: one JSON-RPC message per line. stderr: log lines. Both bounded in length. */
+  private readLines(child: PipedChild): void {
+    const maxStdout = this.options.maxStdoutLineBytes ?? DEFAULTS.maxStdoutLineBytes;
+    const maxStderr = this.options.maxStderrLineBytes ?? DEFAULTS.maxStderrLineBytes;
+    const stdout = new LineSplitter({
+      maxLineBytes: maxStdout,
+      onLine: (line) => this.receive(line),
+      onOverflow: () => this.stopForLongLine(maxStdout),
+    });
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stdout.on('end', () => stdout.end());
+    const log = this.options.log;
+    const stderr = new LineSplitter({
+      maxLineBytes: maxStderr,
+      onLine: (line) => {
+        const text = line.toString('utf8');
+        if (text.trim() !== '') this.options.onStderrLine?.(text);
+      },
+      // Only the size is logged: the content of such a line is most likely binary or a dump.
+      onOverflow: () =>
+        log?.warn(
+          { stream: 'stderr', limit: maxStderr },
+          'upstream is writing a stderr line longer than maxStderrLineBytes; dropping it',
+        ),
+      onDiscarded: (bytes) => log?.warn({ stream: 'stderr', bytes }, 'dropped an over-long stderr line'),
+    });
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.stderr.on('end', () => stderr.end());
+  }
+
+  /**
+   * A stdout line past the limit: the stream cannot be resynchronised (the line might still be a
+   * message), so the connection ends and the upstream retries with backoff like after a crash.
+   * The rest of the line is still read (and dropped), so the child never blocks on a full pipe.
+   */
+  private stopForLongLine(limit: number): void {
+    if (this.failed) return;
+    const { name } = this.options;
+    this.failed = outputTooLarge(name, limit);
+    this.options.log?.warn({ limit }, 'upstream stdout line too long; stopping the process');
+    if (this.child) signalChild(this.child, 'SIGTERM');
+    void this.close();
   }
 
   private notRunning(why: string): BridgeError {
@@ -206,37 +243,35 @@ export class StdioTransport implements Transport {
     };
 
     if (!this.exitInfo) {
-      child.stdin?.end();
+      child.stdin.end();
       if (!(await waitExit(grace))) {
-        this.signal(child, 'SIGTERM');
+        signalChild(child, 'SIGTERM');
         if (!(await waitExit(grace))) {
-          this.signal(child, 'SIGKILL');
+          signalChild(child, 'SIGKILL');
           await waitExit(grace);
         }
       }
     }
     // The leader is gone; descendants that stayed in its group are not.
     if (!isWindows && child.pid && groupAlive(child.pid)) {
-      this.signal(child, 'SIGTERM');
+      signalChild(child, 'SIGTERM');
       const deadline = Date.now() + grace;
       while (groupAlive(child.pid) && Date.now() < deadline) await delay(25);
-      if (groupAlive(child.pid)) this.signal(child, 'SIGKILL');
+      if (groupAlive(child.pid)) {
+        signalChild(child, 'SIGKILL');
+        const killDeadline = Date.now() + grace;
+        while (groupAlive(child.pid) && Date.now() < killDeadline) await delay(25);
+      }
     }
-    child.stdin?.destroy();
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    if (!isWindows && child.pid && !groupAlive(child.pid)) this.options.groups?.gone(child.pid);
+    child.stdin.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
   }
 
-  private signal(child: ChildProcess, signal: NodeJS.Signals): void {
-    try {
-      if (!isWindows && child.pid) process.kill(-child.pid, signal);
-      else child.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-
-  private receive(line: string): void {
+  private receive(bytes: Buffer): void {
+    if (this.failed) return;
+    const line = bytes.toString('utf8');
     if (line.trim() === '') return;
     let message: unknown;
     try {
@@ -266,58 +301,5 @@ export class StdioTransport implements Transport {
     if (this.closedNotified) return;
     this.closedNotified = true;
     this.onclose?.();
-  }
-}
-
-async function checkCwd(name: string, cwd: string): Promise<void> {
-  const info = await stat(cwd).catch(() => undefined);
-  if (!info?.isDirectory()) {
-    throw new BridgeError(
-      'CWD_NOT_FOUND',
-      `upstream "${name}": working directory "${cwd}" ${info ? 'is not a directory' : 'does not exist'}`,
-      { details: { upstream: name, cwd } },
-    );
-  }
-}
-
-function spawnFailure(name: string, command: string, error: Error): BridgeError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const details = { upstream: name, command };
-  if (code === 'ENOENT') {
-    return new BridgeError(
-      'COMMAND_NOT_FOUND',
-      `upstream "${name}": command "${command}" not found (ENOENT)`,
-      {
-        cause: error,
-        details,
-      },
-    );
-  }
-  if (code === 'EACCES') {
-    return new BridgeError(
-      'COMMAND_NOT_FOUND',
-      `upstream "${name}": command "${command}" cannot be run (EACCES)`,
-      {
-        cause: error,
-        details,
-      },
-    );
-  }
-  return new BridgeError(
-    'SPAWN_FAILED',
-    `upstream "${name}": cannot start "${command}": ${errorMessage(error)}`,
-    {
-      cause: error,
-      details,
-    },
-  );
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
