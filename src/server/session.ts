@@ -20,18 +20,20 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
-import { isLoopbackHostname } from '../config/schema.js';
+import { DEFAULTS, isLoopbackHostname } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mcpParamMismatch } from '../upstream/param-headers.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
 import { VERSION } from '../version.js';
+import { OpenCalls } from './cancelled.js';
 import { SessionEventStore } from './event-store.js';
 import { hostnameOf } from './guards.js';
 import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { toProtocolError } from './protocol-error.js';
+import { SessionLimit } from './session-limit.js';
 
 /** SEP-2243 HeaderMismatch: HTTP headers that should mirror the body do not. */
 const HEADER_MISMATCH = -32020;
@@ -95,6 +97,10 @@ export interface SessionManagerOptions {
   readonly pageSize?: number;
   /** A session with no open request for this long is closed (clients that vanished without DELETE). */
   readonly idleTimeoutMs?: number;
+  /** Open sessions at most (default DEFAULTS.maxSessions); an initialize past it gets 503. */
+  readonly maxSessions?: number;
+  /** At maxSessions, an idle session makes room once idle this long (default 60 s; see SessionLimit). */
+  readonly evictIdleAfterMs?: number;
 }
 
 interface Session {
@@ -104,6 +110,8 @@ interface Session {
   readonly events: SessionEventStore | undefined;
   /** Exposed URIs this session subscribed to. */
   readonly subscriptions: Set<string>;
+  /** Its calls whose POST is open, so that a cancelled one's response can end. */
+  readonly calls: OpenCalls;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
   open: number;
   lastActive: number;
@@ -125,8 +133,14 @@ export class SessionManager {
   private readonly rounds = new InputRounds();
   /** The level each 2025 session set with logging/setLevel. */
   private readonly logLevels = new WeakMap<Server, string>();
+  private readonly limit: SessionLimit;
 
   constructor(private readonly options: SessionManagerOptions) {
+    this.limit = new SessionLimit(
+      options.maxSessions ?? DEFAULTS.maxSessions,
+      options.evictIdleAfterMs ?? 60_000,
+      options.logger,
+    );
     const handler = createMcpHandler(() => this.createServer(new Set()), {
       legacy: 'reject',
       onerror: (error) => options.logger.debug({ err: errorMessage(error) }, 'modern-era request failed'),
@@ -200,10 +214,17 @@ export class SessionManager {
         session.open--;
         session.lastActive = Date.now();
       });
+      if (req.method === 'POST') session.calls.track(req.body, res);
       await session.transport.handleRequest(req, res, req.body);
+      if (req.method === 'POST') session.calls.endCancelled(req.body, session.transport);
       return;
     }
     if (req.method === 'POST' && isInitializeRequest(req.body)) {
+      const close = (id: string, session: Session) => {
+        this.sessions.delete(id);
+        void session.server.close().catch(() => {});
+      };
+      if (!this.limit.admit(this.sessions, close, res, requestId(req.body))) return;
       await this.create(req, res);
       return;
     }
@@ -251,6 +272,7 @@ export class SessionManager {
     const host = req.headers.host;
     const events = host && !isLoopbackHostname(hostnameOf(host)) ? new SessionEventStore() : undefined;
     let unsubscribe = () => {};
+    const started = this.limit.begin();
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.options.maxBodyBytes,
@@ -267,11 +289,13 @@ export class SessionManager {
             log.debug({ session: id, err: errorMessage(error) }, `could not send ${kind}/list_changed`);
           });
         });
+        started();
         this.sessions.set(id, {
           server,
           transport,
           events,
           subscriptions,
+          calls: new OpenCalls(),
           open: 0,
           lastActive: Date.now(),
         });
@@ -284,8 +308,12 @@ export class SessionManager {
       for (const uri of subscriptions) void this.unsubscribe(uri);
       if (id && this.sessions.delete(id)) log.info({ session: id }, 'session ended');
     };
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req, res, req.body);
+    } finally {
+      started();
+    }
   }
 
   /**

@@ -1,0 +1,166 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { errorMessage } from '../errors.js';
+import { sendJsonRpcError } from './json-rpc-error.js';
+import { type RefusalLog, sendRefusal } from './refusal.js';
+
+/**
+ * Deepest JSON body accepted. No client nests anywhere near this; deeper bodies overflowed the stack
+ * in the SDK's `JSON.stringify` of the parsed body (between 2,000 and 5,000 levels on Node 20) and
+ * got 500.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Bytes of request bodies in flight at once, counted from the request's arrival until its response
+ * has ended: a body is held several times over while it is parsed and handed to the SDK (100
+ * concurrent 4 MB bodies took the daemon to 2 GB), and a call keeps its arguments until it ends.
+ */
+export class BodyBudget {
+  private inFlight = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly maxBodyBytes: number,
+    private readonly refusals: RefusalLog,
+  ) {}
+
+  get bytesInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Middleware before the body parser: reserves the body's bytes, or answers 503. */
+  readonly reserve: RequestHandler = (req, res, next) => {
+    const bytes = this.bytesOf(req);
+    if (bytes === 0) {
+      next();
+      return;
+    }
+    // One body always fits: a limit below maxBodyBytes must not refuse every large body.
+    if (this.inFlight > 0 && this.inFlight + bytes > this.limit) {
+      this.refusals.note(
+        'BODY_BYTES_IN_FLIGHT',
+        'request bodies in flight at their limit: refusing new ones',
+        {
+          limit: this.limit,
+        },
+      );
+      sendRefusal(
+        res,
+        503,
+        'BODY_BYTES_IN_FLIGHT',
+        `mcp-bridge is busy: ${this.inFlight} bytes of request bodies are being handled, and this one (${bytes} bytes) would pass the ${this.limit}-byte limit ("maxBodyBytesInFlight"); send it again in a moment`,
+        { retryAfterS: 1, details: { limit: this.limit } },
+      );
+      return;
+    }
+    this.inFlight += bytes;
+    res.once('close', () => {
+      this.inFlight -= bytes;
+    });
+    next();
+  };
+
+  /**
+   * The announced length of a body sent as is; the whole allowance when the size is unknown
+   * (chunked) or may grow (compressed), since the parser then reads up to maxBodyBytes.
+   */
+  private bytesOf(req: Request): number {
+    const length = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (length === undefined && !chunked) return 0;
+    const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (chunked || encoding !== 'identity') return this.maxBodyBytes;
+    const bytes = Number(length);
+    // The parser refuses an announced length over maxBodyBytes (413) without reading the body.
+    return Number.isFinite(bytes) && bytes <= this.maxBodyBytes ? bytes : 0;
+  }
+}
+
+/** Whether `value` has objects or arrays nested more than `limit` levels (no recursion: the input may be deep). */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const current = values.pop();
+    const depth = depths.pop() ?? 1;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child !== 'object' || child === null) continue;
+      values.push(child);
+      depths.push(depth + 1);
+    }
+  }
+  return false;
+}
+
+/** Middleware after the body parser: 400 for a body nested deeper than MAX_JSON_DEPTH. */
+export const refuseDeepJson: RequestHandler = (req, res, next) => {
+  if (!nestedDeeperThan(req.body, MAX_JSON_DEPTH)) {
+    next();
+    return;
+  }
+  const id = (req.body as { id?: unknown }).id;
+  sendRefusal(
+    res,
+    400,
+    'JSON_TOO_DEEP',
+    `Invalid Request: the JSON body is nested more than ${MAX_JSON_DEPTH} levels deep`,
+    { details: { limit: MAX_JSON_DEPTH }, id: typeof id === 'string' || typeof id === 'number' ? id : null },
+  );
+};
+
+/**
+ * Answers a failure of the body parser (body-parser marks its errors with `type` and a 4xx
+ * `status`); returns false for any other error, which the caller treats as a bug.
+ */
+export function answerBodyError(error: unknown, res: Response, maxBodyBytes: number): boolean {
+  const { type, status } = error as { type?: unknown; status?: unknown };
+  if (type === 'request.aborted') {
+    // The client went away (or the body timeout closed the connection): nobody is left to answer.
+    res.end();
+    return true;
+  }
+  if (type === 'entity.too.large') {
+    sendJsonRpcError(
+      res,
+      413,
+      -32600,
+      `Request body too large: the limit is ${maxBodyBytes} bytes (set "maxBodyBytes" in the config to change it)`,
+    );
+    return true;
+  }
+  if (type === 'entity.parse.failed') {
+    sendJsonRpcError(
+      res,
+      400,
+      -32700,
+      `Parse error: the request body is not valid JSON (${errorMessage(error)})`,
+    );
+    return true;
+  }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    sendRefusal(
+      res,
+      415,
+      'UNSUPPORTED_ENCODING',
+      `Unsupported request encoding: ${errorMessage(error)} (mcp-bridge reads identity, gzip, deflate and br bodies in UTF-8)`,
+    );
+    return true;
+  }
+  // A body that does not decode as its Content-Encoding says (zlib, brotli), or that is shorter
+  // or longer than its Content-Length.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    sendRefusal(
+      res,
+      400,
+      'BODY_UNREADABLE',
+      `Parse error: the request body cannot be read (${errorMessage(error)})`,
+      {
+        details: { contentEncoding: res.req.headers['content-encoding'] ?? 'identity' },
+      },
+    );
+    return true;
+  }
+  return false;
+}
