@@ -1,9 +1,11 @@
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { BridgeError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { ensureDir, tightenDir } from '../store/file-safety.js';
+import { parseJsonText } from '../store/json-file.js';
 import { moveAside } from '../store/move-aside.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 
@@ -89,15 +91,10 @@ export class TokenStore {
         { cause: error, details: { file: this.file } },
       );
     }
-    let why: string;
-    try {
-      const parsed = StateFileSchema.safeParse(JSON.parse(text));
-      if (parsed.success) return parsed.data;
-      why = z.prettifyError(parsed.error).replace(/\s*\n\s*/g, ' ');
-    } catch (error) {
-      // JSON.parse quotes the text around the error, which may be part of a token: not repeated here.
-      why = error instanceof SyntaxError ? 'not valid JSON' : `unreadable (${errorMessage(error)})`;
-    }
+    // Only where and what kind of problem, never the text: it may be part of a token.
+    const checked = parseJsonText(text, StateFileSchema);
+    if (checked.ok) return checked.value;
+    const why = checked.problem;
     if (!locked) {
       this.problem = `the token file ${this.file} is corrupt (${why})`;
       return emptyState();
@@ -125,14 +122,14 @@ export class TokenStore {
    */
   async update<T>(change: (state: OAuthState) => Promise<{ write: boolean; value: T }>): Promise<T> {
     const dir = dirname(this.file);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await ensureDir(dir);
     const release = await this.lock();
     try {
       const state = await this.load(true);
       const { write, value } = await change(state);
       if (write) {
         await writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-        await chmod(dir, 0o700).catch(() => {});
+        await tightenDir(dir);
       }
       return value;
     } finally {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveConfigFile } from '../config/paths.js';
 import { UpstreamNameSchema } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
+import { jsonSyntaxProblem } from '../store/json-file.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 import { parseCommandArgs } from './args.js';
 
@@ -146,7 +147,7 @@ async function readJson(file: string, what: string, optional: boolean): Promise<
   } catch (error) {
     throw new BridgeError(
       'CONFIG_INVALID',
-      `${what} at ${file} is not valid JSON (${errorMessage(error)}); nothing was changed`,
+      `${what} at ${file} is not valid JSON (${jsonSyntaxProblem(error, text)}); nothing was changed`,
     );
   }
   if (!isObject(parsed))

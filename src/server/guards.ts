@@ -89,20 +89,55 @@ export function originGuard(patterns: readonly string[]): RequestHandler {
   };
 }
 
+/**
+ * Request headers a browser MCP client sends: the 2025 set, and the 2026-07-28 (SEP-2243) standard
+ * headers `Mcp-Method` and `Mcp-Name` that the SDK's Streamable HTTP client adds to every request.
+ */
+export const CORS_REQUEST_HEADERS = [
+  'Content-Type',
+  'Accept',
+  'Authorization',
+  'Mcp-Session-Id',
+  'MCP-Protocol-Version',
+  'Mcp-Method',
+  'Mcp-Name',
+  'Last-Event-ID',
+] as const;
+
+/** What a browser client must be able to read from a response. */
+export const CORS_EXPOSED_HEADERS = ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'] as const;
+
+/** `Mcp-Param-{Name}` (SEP-2243): a header token after the prefix, as RFC 9110 allows in a field name. */
+const PARAM_HEADER = /^mcp-param-[A-Za-z0-9!#$%&'*+.^_`|~-]+$/i;
+
+/**
+ * The headers a preflight may be granted: the fixed list, plus every `Mcp-Param-*` it asks for.
+ * Those names come from each tool's `x-mcp-header`, so they cannot be listed in advance, and
+ * Access-Control-Allow-Headers has no wildcard for a prefix ("*" would allow every header, and is
+ * not honoured for Authorization anyway).
+ */
+export function allowedRequestHeaders(requested: string | undefined): string[] {
+  const params = new Map<string, string>();
+  for (const name of (requested ?? '').split(',').map((h) => h.trim())) {
+    if (PARAM_HEADER.test(name) && !params.has(name.toLowerCase())) params.set(name.toLowerCase(), name);
+  }
+  return [...CORS_REQUEST_HEADERS, ...params.values()];
+}
+
 /** CORS for allowed origins: answers preflights and exposes the session header to browser clients. */
 export function corsForAllowedOrigins(patterns: readonly string[]): RequestHandler {
-  return cors({
-    origin: (origin, callback) => callback(null, origin === undefined || isOriginAllowed(origin, patterns)),
-    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: [
-      'Content-Type',
-      'Accept',
-      'Authorization',
-      'Mcp-Session-Id',
-      'MCP-Protocol-Version',
-      'Last-Event-ID',
-    ],
-    exposedHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
-    maxAge: 600,
-  });
+  const handler = cors((req, callback) =>
+    callback(null, {
+      origin: (origin, done) => done(null, origin === undefined || isOriginAllowed(origin, patterns)),
+      methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      allowedHeaders: allowedRequestHeaders(req.headers['access-control-request-headers']),
+      exposedHeaders: [...CORS_EXPOSED_HEADERS],
+      maxAge: 600,
+    }),
+  );
+  return (req: Request, res: Response, next: NextFunction) => {
+    // The answer depends on the headers asked for: a cache must not reuse it for other ones.
+    if (req.method === 'OPTIONS') res.vary('Access-Control-Request-Headers');
+    handler(req, res, next);
+  };
 }

@@ -8,6 +8,8 @@ export interface StatusInput {
   readonly startedAt: number;
   /** Names that clashed between upstreams and how they were resolved. */
   readonly clashes?: readonly string[];
+  /** Problems found at start (a config file others can write), for a person to fix. */
+  readonly warnings?: readonly string[] | undefined;
 }
 
 /** The JSON of GET /status: the daemon and every upstream, as `mcp-bridge status` prints it. */
@@ -20,6 +22,7 @@ export function buildStatus(input: StatusInput) {
     uptimeMs: Date.now() - input.startedAt,
     sessions: input.sessions,
     clashes: input.clashes ?? [],
+    warnings: input.warnings ?? [],
     upstreams: input.registry.snapshots().map((s) => ({
       name: s.name,
       kind: s.kind,

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { ensureDir } from './file-safety.js';
 
 export interface WriteFileAtomicOptions {
   /** File mode of the new file (e.g. 0o600 for secrets). */
   readonly mode?: number;
-  /** Mode of the directory if it has to be created. */
+  /** Mode of the directory if it has to be created (an existing one, or a symlink's target, is not changed). */
   readonly dirMode?: number;
 }
 
@@ -19,7 +20,7 @@ export async function writeFileAtomic(
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
   const dir = dirname(file);
-  await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o700 });
+  await ensureDir(dir, options.dirMode ?? 0o700);
   const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'w', options.mode ?? 0o644);
   try {

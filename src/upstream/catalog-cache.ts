@@ -4,6 +4,7 @@ import type { Tool } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { parseJsonText } from '../store/json-file.js';
 import { moveAside } from '../store/move-aside.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 
@@ -55,22 +56,19 @@ export class CatalogCache {
       }
       return;
     }
-    let problem: string;
-    try {
-      const parsed = CacheFileSchema.safeParse(JSON.parse(text));
-      if (parsed.success) {
-        this.data = parsed.data;
-        return;
-      }
-      problem = z.prettifyError(parsed.error);
-    } catch (error) {
-      problem = `not valid JSON: ${errorMessage(error)}`;
+    // The problem says where, never what: tool descriptions can hold anything a server sent.
+    const parsed = parseJsonText(text, CacheFileSchema);
+    if (parsed.ok) {
+      this.data = parsed.value;
+      return;
     }
     // If it cannot be moved, the next save replaces it atomically: a cache is only an optimization.
     const aside = await moveAside(this.file);
     this.options.logger.warn(
-      { file: this.file, movedTo: aside, err: problem },
-      'the tool cache is corrupt; moved it aside and starting without it',
+      { file: this.file, movedTo: aside ?? null, problem: parsed.problem },
+      aside
+        ? 'the tool cache is corrupt; moved it aside and starting without it (it is rebuilt as upstreams come up)'
+        : 'the tool cache is corrupt and could not be moved aside; starting without it (the next save replaces it)',
     );
   }
 

@@ -6,6 +6,7 @@ import {
   SdkHttpError,
   UnauthorizedError,
 } from '@modelcontextprotocol/client';
+import { redactSecrets } from '../config/redact.js';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { UpstreamErrorInfo, UpstreamExitInfo, UpstreamState } from './state.js';
 
@@ -31,11 +32,14 @@ const PERMANENT = new Set<string>([
   'SECRET_UNAVAILABLE',
 ]);
 
-/** The `lastError` of a snapshot. */
+/**
+ * The `lastError` of a snapshot, as /status shows it. The message is redacted once more: errors
+ * built here already are, but one that comes straight from the SDK may quote what a server sent.
+ */
 export function errorInfo(error: unknown): UpstreamErrorInfo {
   return {
     code: isBridgeError(error) ? error.code : 'INTERNAL',
-    message: errorMessage(error),
+    message: redactSecrets(errorMessage(error)),
     at: Date.now(),
   };
 }
@@ -44,15 +48,31 @@ export function describeExit(exit: Pick<UpstreamExitInfo, 'code' | 'signal'>): s
   return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 
-/** The connection ended; says how the process ended and what it last wrote to stderr. */
+/** Longest stderr excerpt an error message quotes. */
+const STDERR_EXCERPT = 300;
+
+/**
+ * A line of the child's stderr, fit to quote in an error: secrets redacted (the upstream's own
+ * `secrets` verbatim, and anything that looks like one), then cut. Redacting first means a cut can
+ * never leave the head of a token too short to be recognized.
+ */
+export function stderrExcerpt(line: string, secrets: readonly string[] = []): string {
+  return redactSecrets(line, secrets).slice(0, STDERR_EXCERPT);
+}
+
+/**
+ * The connection ended; says how the process ended and what it last wrote to stderr (redacted:
+ * the message reaches the log, /status and clients).
+ */
 export function closedError(
   name: string,
   when: string,
   lastExit: UpstreamExitInfo | undefined,
   lastStderrLine: string | undefined,
+  secrets: readonly string[] = [],
 ): BridgeError {
   const how = lastExit ? `: ${describeExit(lastExit)}` : '';
-  const stderr = lastStderrLine ? ` (last stderr line: ${lastStderrLine.slice(0, 300)})` : '';
+  const stderr = lastStderrLine ? ` (last stderr line: ${stderrExcerpt(lastStderrLine, secrets)})` : '';
   return new BridgeError(
     'UPSTREAM_CLOSED',
     `upstream "${name}" closed the connection ${when}${how}${stderr}`,
@@ -145,15 +165,19 @@ export function callError(
   return error;
 }
 
-/** Maps a failure during spawn, handshake or listing. */
+/**
+ * Maps a failure during spawn, handshake or listing. Every message is redacted with the upstream's
+ * `secrets`: a spawn error can quote the command line, a handshake error what the server said.
+ */
 export function startError(
   name: string,
   error: unknown,
   lastExit: UpstreamExitInfo | undefined,
   lastStderrLine: string | undefined,
+  secrets: readonly string[] = [],
 ): unknown {
   const known = findBridgeError(error);
-  if (known) return known;
+  if (known) return redactedCopy(known, secrets);
   const auth = authError(name, error);
   // Without the scope to even list tools, the upstream cannot start: a login with more scope can fix it.
   if (isBridgeError(auth, 'INSUFFICIENT_SCOPE')) {
@@ -161,14 +185,22 @@ export function startError(
   }
   if (auth) return auth;
   if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
-    return closedError(name, 'during start-up', lastExit, lastStderrLine);
+    return closedError(name, 'during start-up', lastExit, lastStderrLine, secrets);
   }
   return new BridgeError(
     'HANDSHAKE_FAILED',
-    `upstream "${name}" failed during start-up: ${errorMessage(error)}`,
+    `upstream "${name}" failed during start-up: ${redactSecrets(errorMessage(error), secrets)}`,
     {
       cause: error,
       details: { upstream: name },
     },
   );
+}
+
+/** `error` itself when its message holds no secret, else the same error with the message redacted. */
+function redactedCopy(error: BridgeError, secrets: readonly string[]): BridgeError {
+  const message = redactSecrets(error.message, secrets);
+  if (message === error.message) return error;
+  // No cause: it would carry the unredacted message along to whoever logs the chain.
+  return new BridgeError(error.code, message, { details: error.details });
 }

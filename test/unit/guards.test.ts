@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ALLOWED_ORIGINS, hostnameOf, isOriginAllowed } from '../../src/server/guards.js';
+import {
+  allowedRequestHeaders,
+  CORS_REQUEST_HEADERS,
+  DEFAULT_ALLOWED_ORIGINS,
+  hostnameOf,
+  isOriginAllowed,
+} from '../../src/server/guards.js';
 
 describe('isOriginAllowed with the default list', () => {
   const allowed = (origin: string) => isOriginAllowed(origin, DEFAULT_ALLOWED_ORIGINS);
@@ -53,5 +59,19 @@ describe('hostnameOf', () => {
     expect(hostnameOf('LOCALHOST')).toBe('localhost');
     expect(hostnameOf('[::1]:8769')).toBe('[::1]');
     expect(hostnameOf('127.0.0.1')).toBe('127.0.0.1');
+  });
+});
+
+describe('allowedRequestHeaders', () => {
+  it('always lists the 2026-07-28 standard headers', () => {
+    expect(allowedRequestHeaders(undefined)).toEqual(expect.arrayContaining(['Mcp-Method', 'Mcp-Name']));
+  });
+
+  it('adds each Mcp-Param-* header asked for, once whatever its case, and nothing else', () => {
+    expect(
+      allowedRequestHeaders(
+        'mcp-param-region, Mcp-Param-Region, X-Other, mcp-param-, mcp-paramx, mcp-param-a b',
+      ),
+    ).toEqual([...CORS_REQUEST_HEADERS, 'mcp-param-region']);
   });
 });

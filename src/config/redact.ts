@@ -1,0 +1,142 @@
+/**
+ * Redaction of secrets in free text: what a child writes to stderr, error messages that quote
+ * foreign text, arguments. One module so every path that can carry a secret (log, /status, errors
+ * sent to clients, an activity log) uses the same rules. Hand-written rather than secretlint: that
+ * is an asynchronous lint engine with a package per rule, and this runs on every stderr line.
+ */
+
+export const REDACTED = '[redacted]';
+
+/**
+ * Names (env variables, headers, flags) whose values are secrets. `pat` and `pass` only as a whole
+ * segment (GH_PAT, DB_PASS), so PATH and PASSTHROUGH do not count.
+ */
+const SECRET_NAME =
+  /token|secret|passw|pwd|key|auth|cookie|credential|session|signature|private|bearer|jwt|dsn|(?:^|[^a-z])(?:pat|pass)(?:[^a-z]|$)/i;
+
+export function looksSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+// Known token shapes, matched wherever they appear. Each one is long enough that ordinary words and
+// identifiers (sk-learn, task-1234, AKIA alone) do not match.
+const TOKEN_SHAPES: readonly RegExp[] = [
+  // GitHub: classic (ghp_, gho_, ghu_, ghs_, ghr_) and fine-grained tokens.
+  /\bgh[pousr]_[A-Za-z0-9]{30,}/g,
+  /\bgithub_pat_[A-Za-z0-9_]{30,}/g,
+  // GitLab, npm, Slack, Stripe, Google, OpenAI and Anthropic keys.
+  /\bglpat-[A-Za-z0-9_-]{20,}/g,
+  /\bnpm_[A-Za-z0-9]{30,}/g,
+  /\bxox[abposr]-[A-Za-z0-9-]{10,}/g,
+  /\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}/g,
+  /\bAIza[A-Za-z0-9_-]{30,}/g,
+  /\bsk-[A-Za-z0-9_-]{20,}/g,
+  // AWS access key ids.
+  /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
+  // JWTs (header.payload.signature, both JSON parts base64url of "{").
+  /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
+];
+
+/** `scheme://user:pass@` (or `scheme://token@`): the whole userinfo goes, a marker stays. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)[^/\s@?#]{1,512}@/gi;
+
+/**
+ * `Bearer X` / `Basic X` / `token X`. The value must look like a credential (8+ characters with a
+ * digit or token punctuation, or 20+ letters), so prose such as "Bearer token required" survives.
+ */
+const AUTH_SCHEME =
+  /\b(Bearer|Basic|Token)(\s+)((?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}|[A-Za-z]{20,})/gi;
+
+/** Names whose value is a secret when they appear in free text; the name must end in one of these. */
+const SECRET_WORD =
+  '(?:token|secret|passwd|password|pwd|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|authorization|cookie)';
+
+/**
+ * `NAME=value`, `NAME: value`, `"name": "value"`, where NAME ends in a secret word. Only the end
+ * counts, so `max_tokens=4096` and `token_type=Bearer` are left alone. A value that is an auth
+ * scheme is left to AUTH_SCHEME. Names start where a name can (lookbehind): the scan stays linear.
+ */
+const SECRET_ASSIGNMENT = new RegExp(
+  `(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]*${SECRET_WORD}["']?\\s*[:=]\\s*["']?)(?!(?:Bearer|Basic|Token)\\s)([^\\s"',;&]+)`,
+  'gi',
+);
+
+/** `--token value`, `--api-key value` in free text (a command line quoted in an error). */
+const SECRET_FLAG = new RegExp(
+  `(?<![A-Za-z0-9_-])(--?[A-Za-z0-9_-]*${SECRET_WORD}\\s+)(?!-)([^\\s"',;&]+)`,
+  'gi',
+);
+
+/** A private key block, or what is left of one on a single line. */
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+
+/** Shorter values are not treated as secrets when replacing them verbatim: "1" or "on" would mangle text. */
+const MIN_VERBATIM = 4;
+
+/**
+ * `text` with every secret replaced by `[redacted]`: the `known` values (an upstream's own secrets)
+ * verbatim, URL credentials, known token shapes, `Bearer …`, and values assigned to secret names.
+ */
+export function redactSecrets(text: string, known: readonly string[] = []): string {
+  let out = text;
+  // Longest first, so a secret that contains another is replaced whole.
+  for (const secret of [...new Set(known)].sort((a, b) => b.length - a.length)) {
+    if (secret.length >= MIN_VERBATIM && out.includes(secret)) out = out.split(secret).join(REDACTED);
+  }
+  out = out.replace(PRIVATE_KEY, REDACTED);
+  out = out.replace(URL_USERINFO, `$1${REDACTED}@`);
+  for (const shape of TOKEN_SHAPES) out = out.replace(shape, REDACTED);
+  out = out.replace(AUTH_SCHEME, (_m, scheme: string, space: string) => `${scheme}${space}${REDACTED}`);
+  out = out.replace(SECRET_ASSIGNMENT, `$1${REDACTED}`);
+  out = out.replace(SECRET_FLAG, `$1${REDACTED}`);
+  return out;
+}
+
+/**
+ * A value that looks random enough to be a key even under an innocent name: 16+ characters without
+ * spaces, letters and digits mixed, not a path or URL (those are diagnostics worth keeping).
+ */
+export function looksRandom(value: string): boolean {
+  return (
+    value.length >= 16 &&
+    /^[A-Za-z0-9_+/=.-]+$/.test(value) &&
+    /[A-Za-z]/.test(value) &&
+    /[0-9]/.test(value) &&
+    !/^[/.~]/.test(value) &&
+    !value.includes('//')
+  );
+}
+
+/**
+ * The secret part of every `scheme://user:pass@host` in `text`: the password, or the user name when
+ * there is no password (`https://TOKEN@host`); decoded too, since a child may print either form.
+ */
+export function urlCredentials(text: string): string[] {
+  const found: string[] = [];
+  for (const match of text.matchAll(/\b[a-z][a-z0-9+.-]{0,30}:\/\/([^/\s@?#]{1,512})@/gi)) {
+    const userinfo = match[1]!;
+    const colon = userinfo.indexOf(':');
+    const secret = colon < 0 ? userinfo : userinfo.slice(colon + 1);
+    if (secret === '') continue;
+    found.push(secret);
+    try {
+      const decoded = decodeURIComponent(secret);
+      if (decoded !== secret) found.push(decoded);
+    } catch {
+      // not percent-encoded
+    }
+  }
+  return found;
+}
+
+/**
+ * What `redacted` hid of `original`: the text where the one `[redacted]` stands, or all of
+ * `original` when several parts were hidden.
+ */
+export function hiddenPart(original: string, redacted: string): string {
+  const at = redacted.indexOf(REDACTED);
+  if (at < 0 || redacted.indexOf(REDACTED, at + 1) >= 0) return original;
+  const suffix = redacted.slice(at + REDACTED.length);
+  if (!original.startsWith(redacted.slice(0, at)) || !original.endsWith(suffix)) return original;
+  return original.slice(at, original.length - suffix.length);
+}
