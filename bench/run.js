@@ -77,9 +77,18 @@ async function directHttpClient() {
 
 async function bridgeClient(url) {
   const client = new Client({ name: 'bench-bridge', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: auth(url) } }),
+  );
   return client;
 }
+
+// Each daemon's local access token, by origin: every request to a daemon carries it, as a configured client's would.
+const TOKENS = new Map();
+const auth = (url) => {
+  const token = TOKENS.get(new URL(url).origin);
+  return token ? { authorization: `Bearer ${token}` } : {};
+};
 
 /** Starts the real daemon process; resolves with its URL and pid once it listens. */
 async function startDaemon(dir, servers) {
@@ -106,8 +115,10 @@ async function startDaemon(dir, servers) {
     });
     child.once('exit', (code) => reject(new Error(`daemon exited (${code})`)));
   });
+  TOKENS.set(new URL(url).origin, readFileSync(join(configDir, 'access-token'), 'utf8').trim());
   return {
     url,
+    configDir,
     pid: child.pid,
     startedAt,
     async stop() {
@@ -120,7 +131,7 @@ async function startDaemon(dir, servers) {
 async function waitReady(url, names) {
   const status = url.replace(/\/mcp$/, '/status');
   for (;;) {
-    const body = await (await fetch(status)).json();
+    const body = await (await fetch(status, { headers: auth(url) })).json();
     if (names.every((n) => body.upstreams.find((u) => u.name === n)?.state === 'ready')) return;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -210,6 +221,7 @@ async function rawHttpSession(url) {
       headers: {
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
+        ...auth(url),
         ...(session ? { 'mcp-session-id': session } : {}),
         ...(protocol ? { 'mcp-protocol-version': protocol } : {}),
       },
@@ -237,7 +249,7 @@ async function rawHttpSession(url) {
       (await post({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } }))
         .result,
     async close() {
-      await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': session } });
+      await fetch(url, { method: 'DELETE', headers: { ...auth(url), 'mcp-session-id': session } });
     },
   };
 }
@@ -246,11 +258,11 @@ async function rawHttpSession(url) {
 const fetchInitializeScript = (url) => `(async () => {
   const r = await fetch(${JSON.stringify(url)}, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...${JSON.stringify(auth(url))} },
     body: ${JSON.stringify(initializeLine.trim())},
   });
   process.stdout.write(JSON.stringify((await r.text()).length) + '\\n');
-  await fetch(${JSON.stringify(url)}, { method: 'DELETE', headers: { 'mcp-session-id': r.headers.get('mcp-session-id') } });
+  await fetch(${JSON.stringify(url)}, { method: 'DELETE', headers: { ...${JSON.stringify(auth(url))}, 'mcp-session-id': r.headers.get('mcp-session-id') } });
 })();`;
 
 async function main() {
@@ -265,6 +277,8 @@ async function main() {
     many: { command: process.execPath, args: [FAKE], env: { FAKE_TOOLS: '1992' } },
     remote: { url: remote.url },
   });
+  // The shims this bench spawns read the daemon's token from its config dir, as under Claude Desktop.
+  process.env.MCP_BRIDGE_CONFIG_DIR = daemon.configDir;
   const manyDirect = await directClient({ FAKE_TOOLS: '1992' });
   try {
     await waitReady(daemon.url, ['fake', 'many', 'remote']);

@@ -1,5 +1,6 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AccessToken } from './access/access-token.js';
 import { LoginFlows, loginTarget } from './auth/login.js';
 import { OAuthManager } from './auth/oauth-manager.js';
 import { TokenStore } from './auth/token-store.js';
@@ -8,8 +9,10 @@ import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from './config/
 import { BridgeError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { createHttpApp } from './server/http.js';
+import { createLimitedServer, httpLimits } from './server/limits.js';
 import { loopbackRedirectUri, oauthRoutes } from './server/oauth-routes.js';
 import { SessionManager } from './server/session.js';
+import { checkConfigDirSync } from './store/file-safety.js';
 import { CatalogCache } from './upstream/catalog-cache.js';
 import { UpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js';
 
@@ -21,6 +24,8 @@ export interface DaemonOptions {
   readonly upstreamDefaults?: Partial<UpstreamRegistryOptions['upstreamDefaults']>;
   /** Idle sessions are closed after this long (default 30 min). */
   readonly sessionIdleTimeoutMs?: number;
+  /** At maxSessions, an idle session makes room after this long (default 60 s). */
+  readonly sessionEvictIdleAfterMs?: number;
 }
 
 export interface Daemon {
@@ -30,6 +35,8 @@ export interface Daemon {
   readonly registry: UpstreamRegistry;
   /** OAuth tokens of the remote upstreams. */
   readonly oauth: OAuthManager;
+  /** The local access token clients must send; undefined with `"auth": "none"`. */
+  readonly accessToken: string | undefined;
   /** Closes sessions, stops every upstream, stops listening. Idempotent. */
   close(): Promise<void>;
 }
@@ -38,6 +45,9 @@ export interface Daemon {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
   const startedAt = Date.now();
+  // loadConfig checked it too; a daemon built from another config must not read a foreign cache either.
+  checkConfigDirSync(config.configDir);
+  const accessToken = config.auth === 'token' ? await AccessToken.load(config.configDir) : undefined;
   const cache = new CatalogCache({ configDir: config.configDir, logger });
   await cache.load();
   const oauth = new OAuthManager(new TokenStore(config.configDir, logger), logger);
@@ -49,6 +59,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     cache,
     oauth,
     createTransport: options.createTransport,
+    stateDir: config.configDir,
+    maxStdoutLineBytes: config.maxStdoutLineBytes,
+    maxStderrLineBytes: config.maxStderrLineBytes,
     upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
   });
   oauth.setEvents({
@@ -76,6 +89,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxBodyBytes: config.maxBodyBytes,
     pageSize: config.pageSize,
     idleTimeoutMs: options.sessionIdleTimeoutMs,
+    maxSessions: httpLimits(config).maxSessions,
+    evictIdleAfterMs: options.sessionEvictIdleAfterMs,
   });
   const oauthApi = oauthRoutes({
     flows,
@@ -83,7 +98,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     upstream: (name) => loginTarget(httpUpstreams, config.upstreams, name),
     redirectUri: (upstream) => upstream.oauth.redirectUri ?? loopbackRedirectUri(config.host, redirectPort),
   });
-  const app = createHttpApp({ config, sessions, registry, catalog, logger, startedAt, oauth: oauthApi });
+  const app = createHttpApp({
+    config,
+    sessions,
+    registry,
+    catalog,
+    logger,
+    startedAt,
+    oauth: oauthApi,
+    accessToken,
+  });
   let reportedClashes = '';
   const reportClashes = () => {
     const now = JSON.stringify(catalog.clashes);
@@ -94,11 +118,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   reportClashes();
   catalog.onChanged(reportClashes);
-  const server = createServer(app);
-  // A streaming GET can stay open for hours; the SDK sends keep-alive frames itself.
-  server.requestTimeout = 0;
+  const server = createLimitedServer(app, httpLimits(config), logger);
 
   await listen(server, config.port, config.host);
+  // A failed accept (EMFILE when every descriptor is taken) is emitted on the server; without a
+  // listener it would end the daemon. The connection is lost, the daemon goes on.
+  server.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'HTTP server error'));
   const port = (server.address() as AddressInfo).port;
   redirectPort = port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -107,6 +132,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     { url, upstreams: config.upstreams.map((u) => u.name), config: config.file },
     'mcp-bridge listening',
   );
+  for (const warning of config.warnings ?? []) logger.warn({ config: config.file }, warning);
+  if (!accessToken) {
+    logger.warn(
+      { auth: 'none' },
+      'the local access token is off ("auth": "none"): any local process, any other user of this machine and any web page on an allowed origin can use your tools and logins',
+    );
+  }
+  // Children that a killed daemon left running go before ours start (never the other way round).
+  await registry.reapLeftovers();
   registry.start();
 
   let closing: Promise<void> | undefined;
@@ -115,6 +149,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     port,
     registry,
     oauth,
+    get accessToken() {
+      return accessToken?.current();
+    },
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,6 +3,14 @@ const INVALID_PARAMS = -32602;
 const INTERNAL_ERROR = -32603;
 /** Implementation-defined server error: the upstream cannot serve the request. */
 const UPSTREAM_ERROR = -32001;
+/** The request lacks the local access token (HTTP 401). */
+const UNAUTHORIZED = -32010;
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+/** The daemon is at one of its limits (HTTP 503 with Retry-After): nothing was done, send it again later. */
+const BUSY = -32011;
+/** The answer to a request its client cancelled (the LSP code; MCP defines none). */
+const REQUEST_CANCELLED = -32800;
 
 /**
  * Every error the bridge raises on purpose has one of these codes. docs/errors.md explains each one;
@@ -11,6 +19,7 @@ const UPSTREAM_ERROR = -32001;
 export const ERROR_CODES = {
   CONFIG_NOT_FOUND: { jsonRpc: INTERNAL_ERROR, exit: 2 },
   CONFIG_INVALID: { jsonRpc: INTERNAL_ERROR, exit: 2 },
+  CONFIG_DIR_UNSAFE: { jsonRpc: INTERNAL_ERROR, exit: 2 },
   USAGE: { jsonRpc: INVALID_PARAMS, exit: 2 },
   COMMAND_NOT_FOUND: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   CWD_NOT_FOUND: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
@@ -19,6 +28,7 @@ export const ERROR_CODES = {
   UPSTREAM_NOT_READY: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UPSTREAM_CLOSED: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UPSTREAM_TIMEOUT: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
+  UPSTREAM_OUTPUT_TOO_LARGE: { jsonRpc: UPSTREAM_ERROR, exit: 1 },
   UNKNOWN_TOOL: { jsonRpc: INVALID_PARAMS, exit: 1 },
   UNKNOWN_PROMPT: { jsonRpc: INVALID_PARAMS, exit: 1 },
   UNKNOWN_RESOURCE: { jsonRpc: INVALID_PARAMS, exit: 1 },
@@ -34,6 +44,17 @@ export const ERROR_CODES = {
   LOGIN_FAILED: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   PORT_IN_USE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   DAEMON_UNREACHABLE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
+  ACCESS_TOKEN_REQUIRED: { jsonRpc: UNAUTHORIZED, exit: 1 },
+  ACCESS_TOKEN_INVALID: { jsonRpc: UNAUTHORIZED, exit: 1 },
+  DAEMON_NOT_VERIFIED: { jsonRpc: INTERNAL_ERROR, exit: 1 },
+  BODY_TIMEOUT: { jsonRpc: INVALID_REQUEST, exit: 1 },
+  TOO_MANY_CONNECTIONS: { jsonRpc: BUSY, exit: 1 },
+  BODY_BYTES_IN_FLIGHT: { jsonRpc: BUSY, exit: 1 },
+  TOO_MANY_SESSIONS: { jsonRpc: BUSY, exit: 1 },
+  UNSUPPORTED_ENCODING: { jsonRpc: INVALID_REQUEST, exit: 1 },
+  BODY_UNREADABLE: { jsonRpc: PARSE_ERROR, exit: 1 },
+  JSON_TOO_DEEP: { jsonRpc: INVALID_REQUEST, exit: 1 },
+  REQUEST_CANCELLED: { jsonRpc: REQUEST_CANCELLED, exit: 1 },
   INTERNAL: { jsonRpc: INTERNAL_ERROR, exit: 1 },
 } as const;
 

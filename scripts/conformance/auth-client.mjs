@@ -48,6 +48,7 @@ async function main() {
       callTimeoutMs: 20_000,
       pingIntervalMs: 0,
       pageSize: DEFAULTS.pageSize,
+      auth: DEFAULTS.auth,
       upstreams: [
         {
           kind: 'http',
@@ -75,7 +76,7 @@ async function main() {
     if (++logins > MAX_LOGINS) throw new Error(`giving up after ${MAX_LOGINS} logins`);
     const started = await fetch(`${base}/oauth/login`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${daemon.accessToken}` },
       body: JSON.stringify({ upstream: NAME }),
     });
     const body = await started.json();

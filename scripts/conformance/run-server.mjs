@@ -266,6 +266,8 @@ async function startBridge(out) {
     mcpServers: {
       [UPSTREAM]: { command: process.execPath, args: [FIXTURE], prefix: false, protocol: 'auto' },
     },
+    // The suite's client cannot be given a header; the bridge runs in a throwaway dir on loopback.
+    auth: 'none',
   };
   writeFileSync(path.join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const env = { ...process.env };

@@ -47,7 +47,10 @@ export class LoginFlows {
   ) {}
 
   /** Discovers, registers if needed, and returns the authorization URL to open. */
-  async begin(configured: HttpUpstreamConfig, redirectUri: string): Promise<{ url: string; state: string }> {
+  async begin(
+    configured: HttpUpstreamConfig,
+    redirectUri: string,
+  ): Promise<{ url: string; state: string; issuer: string }> {
     this.expire();
     const config = (await resolveOpRefs(configured)) as HttpUpstreamConfig;
     const challenge = await probeChallenge(config.url);
@@ -75,7 +78,7 @@ export class LoginFlows {
       { upstream: config.name, issuer: discovery.issuer, client: client.source, scope },
       'login started; waiting for the browser',
     );
-    return { url: request.url, state: request.state };
+    return { url: request.url, state: request.state, issuer: discovery.issuer };
   }
 
   /** Handles the browser's return to the redirect URI. Resolves with the upstream logged in. */

@@ -1,12 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
+import { findLocalDaemon, getJson, type LocalDaemon, notVerified } from '../access/local-daemon.js';
 import { LoginFlows, type LoginStatus, loginTarget } from '../auth/login.js';
 import { OAuthManager } from '../auth/oauth-manager.js';
 import { TokenStore } from '../auth/token-store.js';
 import { loadConfig } from '../config/load.js';
-import { localDaemonBase } from '../config/paths.js';
-import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from '../config/schema.js';
+import {
+  type BridgeConfig,
+  type HttpUpstreamConfig,
+  isLoopbackHostname,
+  usesOAuth,
+} from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { createSilentLogger } from '../log.js';
 import { hostGuard } from '../server/guards.js';
@@ -26,13 +31,16 @@ export async function runAuth(argv: string[]): Promise<number> {
   const config = loadConfig({ configPath: values.config });
   const timeoutMs = parseTimeout(values.timeout);
   const open = values['no-open'] !== true;
-  const base = localDaemonBase(config.host, config.port);
-  const daemon = await isDaemonUp(base);
+  const daemon = await findLocalDaemon(config);
+  // A browser is only ever opened on a URL from a daemon that proved it is ours.
+  if (daemon && !daemon.verified && config.auth === 'token') {
+    throw notVerified(daemon.base, 'it does not ask for the local access token although the config does');
+  }
   const httpUpstreams = config.upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
 
   let names = positionals;
   if (names.length === 0) {
-    names = daemon ? await namesNeedingLogin(base) : await namesWithoutTokens(config, httpUpstreams);
+    names = daemon ? await namesNeedingLogin(daemon) : await namesWithoutTokens(config, httpUpstreams);
     if (names.length === 0) {
       out(
         httpUpstreams.length === 0
@@ -51,7 +59,7 @@ export async function runAuth(argv: string[]): Promise<number> {
   let failures = 0;
   for (const target of targets) {
     try {
-      if (daemon) await loginThroughDaemon(base, target.name, { open, timeoutMs });
+      if (daemon) await loginThroughDaemon(daemon, target, { open, timeoutMs });
       else await loginLocally(config, target, { open, timeoutMs });
     } catch (error) {
       failures++;
@@ -87,20 +95,8 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function isDaemonUp(base: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) });
-    const body = (await response.json()) as { ok?: boolean };
-    return body.ok === true;
-  } catch {
-    return false;
-  }
-}
-
-async function namesNeedingLogin(base: string): Promise<string[]> {
-  const status = (await (
-    await fetch(`${base}/status`, { signal: AbortSignal.timeout(5000) })
-  ).json()) as Status;
+async function namesNeedingLogin(daemon: LocalDaemon): Promise<string[]> {
+  const status = await getJson<Status>(daemon, '/status');
   return status.upstreams.filter((u) => u.state === 'needs_auth').map((u) => u.name);
 }
 
@@ -135,21 +131,34 @@ async function showAuthorizationUrl(name: string, url: string, open: boolean): P
   out('Waiting for the browser to come back… (Ctrl-C to cancel)');
 }
 
-async function loginThroughDaemon(base: string, name: string, options: LoginOptions): Promise<void> {
-  const response = await fetch(`${base}/oauth/login`, {
+async function loginThroughDaemon(
+  daemon: LocalDaemon,
+  target: HttpUpstreamConfig,
+  options: LoginOptions,
+): Promise<void> {
+  const { name } = target;
+  const response = await fetch(`${daemon.base}/oauth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...daemon.headers, 'content-type': 'application/json' },
     body: JSON.stringify({ upstream: name }),
     signal: AbortSignal.timeout(60_000),
   });
-  const body = (await response.json()) as { authorizationUrl?: string; state?: string; error?: string };
+  const body = (await response.json()) as {
+    authorizationUrl?: string;
+    state?: string;
+    issuer?: string;
+    error?: string | { message?: string };
+  };
   if (!response.ok || !body.authorizationUrl || !body.state) {
-    throw new BridgeError('LOGIN_FAILED', body.error ?? `the daemon answered HTTP ${response.status}`);
+    const why = typeof body.error === 'string' ? body.error : body.error?.message;
+    throw new BridgeError('LOGIN_FAILED', why ?? `the daemon answered HTTP ${response.status}`);
   }
+  checkAuthorizationUrl(body.authorizationUrl, body.issuer);
   await showAuthorizationUrl(name, body.authorizationUrl, options.open);
   const state = body.state;
   const final = await waitForLogin(options.timeoutMs, async () => {
-    const poll = await fetch(`${base}/oauth/login/${encodeURIComponent(state)}`, {
+    const poll = await fetch(`${daemon.base}/oauth/login/${encodeURIComponent(state)}`, {
+      headers: daemon.headers,
       signal: AbortSignal.timeout(5000),
     });
     if (poll.status === 404)
@@ -160,9 +169,7 @@ async function loginThroughDaemon(base: string, name: string, options: LoginOpti
   // The daemon reconnects at once; say how that went.
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const status = (await (
-      await fetch(`${base}/status`, { signal: AbortSignal.timeout(5000) })
-    ).json()) as Status;
+    const status = await getJson<Status>(daemon, '/status');
     const upstream = status.upstreams.find((u) => u.name === name);
     if (upstream?.state === 'ready') {
       out(`"${name}" is ready in the daemon (${upstream.toolCount} tools).`);
@@ -179,6 +186,33 @@ async function loginThroughDaemon(base: string, name: string, options: LoginOpti
   out(`"${name}" is not ready yet; check with: mcp-bridge status`);
 }
 
+/**
+ * The browser is opened only on the authorization server the daemon discovered: an http(s) URL on
+ * the issuer's origin (or, for servers whose endpoints live elsewhere, at least not a loopback
+ * address unless the issuer is one too). Defence in depth: the daemon already proved who it is.
+ */
+function checkAuthorizationUrl(url: string, issuer: string | undefined): void {
+  let target: URL;
+  let expected: URL;
+  try {
+    target = new URL(url);
+    expected = new URL(issuer ?? '');
+  } catch {
+    throw new BridgeError(
+      'LOGIN_FAILED',
+      'the daemon returned an authorization URL that cannot be checked; not opening it',
+    );
+  }
+  const secure =
+    target.protocol === 'https:' || (target.protocol === 'http:' && isLoopbackHostname(target.hostname));
+  if (!secure || target.origin !== expected.origin) {
+    throw new BridgeError(
+      'LOGIN_FAILED',
+      `the authorization URL (${target.origin}) is not on the authorization server the daemon discovered (${expected.origin}); not opening it`,
+    );
+  }
+}
+
 async function loginLocally(
   config: BridgeConfig,
   target: HttpUpstreamConfig,
@@ -193,7 +227,8 @@ async function loginLocally(
   const server = await listenForCallback(app, config);
   try {
     const redirectUri = target.oauth.redirectUri ?? loopbackRedirectUri(config.host, config.port);
-    const { url, state } = await flows.begin(target, redirectUri);
+    const { url, state, issuer } = await flows.begin(target, redirectUri);
+    checkAuthorizationUrl(url, issuer);
     await showAuthorizationUrl(target.name, url, options.open);
     const final = await waitForLogin(options.timeoutMs, async () => {
       const status = flows.status(state);

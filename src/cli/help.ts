@@ -78,3 +78,27 @@ Options:
   -c, --config PATH   the mcp-bridge config to add to (default: the usual one)
   -h, --help          show this help
 `;
+
+export const CLIENTS_HELP = `Usage: mcp-bridge clients [--json] [--config PATH]
+       (also: mcp-bridge connect)
+
+Prints ready-to-paste settings for Claude Desktop, Claude Code, Cursor, VS Code, the MCP Inspector
+and the Python SDK. Those for HTTP clients carry the local access token as an Authorization header
+(the token is created if the daemon has not run yet). Claude Desktop uses the stdio shim, which reads
+the token itself.
+
+Options:
+  --json              the same as JSON
+  -c, --config PATH   config file (for the port, host and mcpPath)
+  -h, --help          show this help
+`;
+
+export const TOKEN_HELP = `Usage: mcp-bridge token rotate | path [--config PATH]
+
+The local access token every request to the daemon needs (but /healthz and the OAuth callback).
+It lives in access-token in the config dir (mode 0600); "auth": "none" in the config turns it off.
+
+  rotate   write a new token; the running daemon uses it within a second. The shim and the CLI
+           read the file themselves; clients with a header need "mcp-bridge clients" again.
+  path     print where the token file is
+`;

@@ -1,6 +1,14 @@
 import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
-import { AUTH_HELP, IMPORT_HELP, START_HELP, STATUS_HELP, STDIO_HELP } from './help.js';
+import {
+  AUTH_HELP,
+  CLIENTS_HELP,
+  IMPORT_HELP,
+  START_HELP,
+  STATUS_HELP,
+  STDIO_HELP,
+  TOKEN_HELP,
+} from './help.js';
 
 const MAIN_HELP = `mcp-bridge ${VERSION}: one MCP endpoint for all your MCP servers
 
@@ -12,6 +20,8 @@ Commands:
   auth      log in to remote (OAuth) upstreams, once per server
   stdio     the stdio shim for Claude Desktop (forwards to the daemon)
   import    move Claude Desktop's servers into the bridge (import claude-desktop)
+  clients   print settings for Claude Code, Cursor, VS Code, the Inspector (with the access token)
+  token     token rotate: replace the local access token; token path: where it is
   help      show help for a command
 
 Options:
@@ -33,6 +43,9 @@ const COMMANDS: Record<string, Command> = {
   auth: { help: AUTH_HELP, run: async (argv) => (await import('./auth.js')).runAuth(argv) },
   stdio: { help: STDIO_HELP, run: async (argv) => (await import('./stdio.js')).runStdio(argv) },
   import: { help: IMPORT_HELP, run: async (argv) => (await import('./import.js')).runImport(argv) },
+  clients: { help: CLIENTS_HELP, run: async (argv) => (await import('./clients.js')).runClients(argv) },
+  connect: { help: CLIENTS_HELP, run: async (argv) => (await import('./clients.js')).runClients(argv) },
+  token: { help: TOKEN_HELP, run: async (argv) => (await import('./token.js')).runToken(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */

@@ -44,7 +44,7 @@ export async function runStart(argv: string[]): Promise<number> {
   );
 
   process.on('exit', () => daemon.registry.killAllSync());
-  process.on('uncaughtException', (error) => fatal(logger, error));
+  process.on('uncaughtException', uncaughtPolicy(logger));
   process.on('unhandledRejection', (error) =>
     logger.error({ err: errorMessage(error) }, 'unhandled rejection'),
   );
@@ -105,11 +105,28 @@ async function checkLogPath(logPath: string): Promise<void> {
   }
 }
 
-function fatal(logger: Logger, error: unknown): never {
-  logger.fatal(
-    { err: errorMessage(error), stack: error instanceof Error ? error.stack : undefined },
-    'uncaught exception',
-  );
-  process.stderr.write(`mcp-bridge: fatal: ${errorMessage(error)}\n`);
-  process.exit(1);
+/**
+ * An exception nothing caught (an event emitter of some child or socket without an 'error'
+ * handler, say) is logged and survived: one upstream's bad moment must not take every other one
+ * down. Only a storm of them (a daemon that is really broken) ends the process, so a service
+ * manager can restart it.
+ */
+function uncaughtPolicy(logger: Logger, limit = 20, windowMs = 60_000): (error: unknown) => void {
+  const recent: number[] = [];
+  return (error) => {
+    const now = Date.now();
+    recent.push(now);
+    while (recent.length > 0 && recent[0]! < now - windowMs) recent.shift();
+    const stack = error instanceof Error ? error.stack : undefined;
+    if (recent.length < limit) {
+      logger.error({ err: errorMessage(error), stack }, 'uncaught exception (survived; please report it)');
+      return;
+    }
+    logger.fatal(
+      { err: errorMessage(error), stack },
+      `${limit} uncaught exceptions within a minute; exiting`,
+    );
+    process.stderr.write(`mcp-bridge: fatal: ${errorMessage(error)}\n`);
+    process.exit(1);
+  };
 }

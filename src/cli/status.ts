@@ -1,6 +1,5 @@
+import { getJson, requireLocalDaemon } from '../access/local-daemon.js';
 import { loadConfig } from '../config/load.js';
-import { localDaemonBase } from '../config/paths.js';
-import { BridgeError, errorMessage } from '../errors.js';
 import type { Status } from '../server/status.js';
 import { parseCommandArgs } from './args.js';
 
@@ -10,17 +9,8 @@ export async function runStatus(argv: string[]): Promise<number> {
     config: { type: 'string', short: 'c' },
   });
   const config = loadConfig({ configPath: values.config });
-  const url = `${localDaemonBase(config.host, config.port)}/status`;
-  let status: Status;
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    status = (await response.json()) as Status;
-  } catch (error) {
-    throw new BridgeError(
-      'DAEMON_UNREACHABLE',
-      `no mcp-bridge daemon answers at ${url} (${errorMessage(error)}); start it with "npm start" or "mcp-bridge start"`,
-    );
-  }
+  const daemon = await requireLocalDaemon(config);
+  const status = await getJson<Status>(daemon, '/status');
   if (values.json) {
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
     return 0;
@@ -40,6 +30,8 @@ export async function runStatus(argv: string[]): Promise<number> {
     if (u.action) lines.push(`${' '.repeat(21)}to fix: ${u.action}`);
   }
   for (const clash of status.clashes) lines.push(`name clash: ${clash}`);
+  // A daemon older than this command sends no warnings.
+  for (const warning of status.warnings ?? []) lines.push(`warning: ${warning}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaultLogPath, localDaemonBase, resolveConfigFile } from '../config/paths.js';
+import { accessTokenPath, proofMatches, readAccessToken } from '../access/access-token.js';
+import { defaultLogPath, localDaemonBase, resolveConfigDir, resolveConfigFile } from '../config/paths.js';
 import { BridgeError } from '../errors.js';
 import { StdioProxy } from '../shim/stdio-proxy.js';
 import { VERSION } from '../version.js';
 import { parseCommandArgs } from './args.js';
 
-const BIN = fileURLToPath(new URL('../../bin/mcp-bridge.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/mcp-bridge.js', import.meta.url));
 const DEFAULT_WAIT_S = 30;
 
 /**
@@ -32,6 +33,7 @@ export async function runStdio(argv: string[]): Promise<number> {
     throw new BridgeError('USAGE', `stdio: --wait must be a number of seconds, got "${values.wait}"`);
   }
   const url = values.url ?? daemonUrl(values.config);
+  const configDir = resolveConfigDir();
   const log = (line: string) => process.stderr.write(`mcp-bridge stdio: ${line}\n`);
   const proxy = new StdioProxy({
     url,
@@ -41,6 +43,11 @@ export async function runStdio(argv: string[]): Promise<number> {
     log,
     version: VERSION,
     startDaemon: values['start-daemon'] ? () => startDaemon(values.config, log) : undefined,
+    access: {
+      token: () => readAccessToken(configDir),
+      proofMatches,
+      file: accessTokenPath(configDir),
+    },
   });
   return proxy.run();
 }

@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { BridgeError, errorMessage } from '../errors.js';
+import { checkConfigDirSync, configFileWarnings } from '../store/file-safety.js';
+import { jsonSyntaxProblem } from '../store/json-file.js';
 import { defaultLogPath, resolveConfigDir, resolveConfigFile } from './paths.js';
 import {
+  AuthModeSchema,
   type BridgeConfig,
   blockedPortMessage,
   CALLBACK_PATH,
@@ -37,6 +40,8 @@ export interface LoadConfigOptions {
 export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   const env = options.env ?? process.env;
   const { file, explicit } = resolveConfigFile(options);
+  const configDir = resolveConfigDir(env);
+  checkConfigDirSync(configDir);
   const raw = readConfigFile(file, explicit);
   const parsed = ConfigFileSchema.safeParse(raw ?? {});
   // Entries are checked even when a top-level key is wrong, so one run reports every problem.
@@ -67,7 +72,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   return {
     file,
     fileExists: raw !== undefined,
-    configDir: resolveConfigDir(env),
+    configDir,
     logPath: resolve(env.MCP_BRIDGE_LOG_PATH || defaultLogPath(env)),
     logLevel: envLogLevel(env) ?? data.logLevel ?? DEFAULTS.logLevel,
     port,
@@ -80,6 +85,15 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     pingIntervalMs: data.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
     pageSize: data.pageSize ?? DEFAULTS.pageSize,
     upstreams,
+    // Who else can change the file that decides what the daemon spawns.
+    warnings: raw === undefined ? [] : configFileWarnings(file),
+    auth: envAuth(env) ?? data.auth ?? DEFAULTS.auth,
+    maxStdoutLineBytes: data.maxStdoutLineBytes ?? DEFAULTS.maxStdoutLineBytes,
+    maxStderrLineBytes: data.maxStderrLineBytes ?? DEFAULTS.maxStderrLineBytes,
+    bodyTimeoutMs: data.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
+    maxConnections: data.maxConnections ?? DEFAULTS.maxConnections,
+    maxBodyBytesInFlight: data.maxBodyBytesInFlight ?? DEFAULTS.maxBodyBytesInFlight,
+    maxSessions: data.maxSessions ?? DEFAULTS.maxSessions,
   };
 }
 
@@ -114,7 +128,8 @@ function readConfigFile(file: string, explicit: boolean): unknown {
     return parsed;
   } catch (error) {
     if (error instanceof BridgeError) throw error;
-    throw new BridgeError('CONFIG_INVALID', `config file ${file} is not valid JSON: ${errorMessage(error)}`, {
+    // Not JSON.parse's message: it quotes the text, and the file may hold keys.
+    throw new BridgeError('CONFIG_INVALID', `config file ${file} is ${jsonSyntaxProblem(error, text)}`, {
       cause: error,
       details: { file },
     });
@@ -279,6 +294,16 @@ function envPath(env: NodeJS.ProcessEnv): string | undefined {
     );
   }
   return value;
+}
+
+function envAuth(env: NodeJS.ProcessEnv): 'token' | 'none' | undefined {
+  const value = env.MCP_BRIDGE_AUTH;
+  if (value === undefined || value === '') return undefined;
+  const mode = AuthModeSchema.safeParse(value);
+  if (!mode.success) {
+    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_AUTH must be "token" or "none", got "${value}"`);
+  }
+  return mode.data;
 }
 
 function envLogLevel(env: NodeJS.ProcessEnv): string | undefined {

@@ -14,6 +14,14 @@ const unknownKeys = (allowed: readonly string[]) => (issue: { code?: string; key
 export const MCP_PATH = /^\/[A-Za-z0-9._~/-]*$/;
 export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
+/**
+ * `token`: every request needs the local access token (the file `access-token` in the config dir).
+ * `none`: the endpoint is open to every local process and allowed browser origin, as before.
+ */
+export const AuthModeSchema = z.enum(['token', 'none'], {
+  error: 'auth must be "token" (the default: clients send the local access token) or "none"',
+});
+
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 
 /** Host names that always mean this machine (IPv6 in URL brackets, as `URL.hostname` gives it). */
@@ -126,6 +134,13 @@ const TOP_KEYS = [
   'pingIntervalMs',
   'pageSize',
   'logLevel',
+  'auth',
+  'maxStdoutLineBytes',
+  'maxStderrLineBytes',
+  'bodyTimeoutMs',
+  'maxConnections',
+  'maxBodyBytesInFlight',
+  'maxSessions',
 ] as const;
 
 /** The file format: Claude Desktop's `mcpServers` plus the bridge's own optional keys. */
@@ -158,6 +173,24 @@ export const ConfigFileSchema = z.strictObject(
     pingIntervalMs: z.number().int().min(0).optional(),
     pageSize: z.number().int().min(1).max(100_000).optional(),
     logLevel: LogLevelSchema.optional(),
+    auth: AuthModeSchema.optional(),
+    // A Buffer.toString() past ~512 MiB fails; a message that size is a bug anyway.
+    maxStdoutLineBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .optional(),
+    maxStderrLineBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(64 * 1024 * 1024)
+      .optional(),
+    bodyTimeoutMs: timeoutMs.optional(),
+    maxConnections: z.number().int().min(1).max(100_000).optional(),
+    maxBodyBytesInFlight: z.number().int().min(1024).optional(),
+    maxSessions: z.number().int().min(1).max(1_000_000).optional(),
   },
   { error: unknownKeys(TOP_KEYS) },
 );
@@ -246,6 +279,22 @@ export interface BridgeConfig {
   readonly pageSize: number;
   /** Enabled upstreams, in config order. */
   readonly upstreams: readonly UpstreamConfig[];
+  /** Problems worth a person's attention (a config file others can write), logged at start and shown in /status. */
+  readonly warnings?: readonly string[];
+  /** `token`: the local access token is required on every route but /healthz and the OAuth callback. */
+  readonly auth: 'token' | 'none';
+  /** Longest stdout line (one JSON-RPC message) of a stdio child; a longer one stops the child. */
+  readonly maxStdoutLineBytes?: number;
+  /** Longest stderr line of a stdio child that is logged; a longer one is dropped. */
+  readonly maxStderrLineBytes?: number;
+  /** Time to receive a request's headers and body; a slower one gets 408 and its connection closed. */
+  readonly bodyTimeoutMs?: number;
+  /** Open connections; more are answered 503 and closed. */
+  readonly maxConnections?: number;
+  /** Bytes of request bodies being read or served at once; a body that would pass it gets 503. */
+  readonly maxBodyBytesInFlight?: number;
+  /** Open 2025-era sessions (Mcp-Session-Id); an initialize past it gets 503. */
+  readonly maxSessions?: number;
 }
 
 export const DEFAULTS = {
@@ -257,4 +306,11 @@ export const DEFAULTS = {
   pingIntervalMs: 30_000,
   pageSize: 5000,
   logLevel: 'info',
+  auth: 'token',
+  maxStdoutLineBytes: 64 * 1024 * 1024,
+  maxStderrLineBytes: 64 * 1024,
+  bodyTimeoutMs: 30_000,
+  maxConnections: 1000,
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
+  maxSessions: 1000,
 } as const;

@@ -1,17 +1,25 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { accessGuard } from '../access/access-guard.js';
+import { type AccessToken, challengeProof } from '../access/access-token.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { BridgeConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { VERSION } from '../version.js';
+import { answerBodyError, BodyBudget, refuseDeepJson } from './body.js';
 import { corsForAllowedOrigins, DEFAULT_ALLOWED_ORIGINS, hostGuard, originGuard } from './guards.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { httpLimits } from './limits.js';
+import { RefusalLog } from './refusal.js';
 import type { SessionManager } from './session.js';
 import { buildStatus } from './status.js';
 
 export interface HttpAppOptions {
-  readonly config: Pick<BridgeConfig, 'mcpPath' | 'allowedOrigins' | 'allowedHosts' | 'maxBodyBytes'>;
+  readonly config: Pick<
+    BridgeConfig,
+    'mcpPath' | 'allowedOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'maxBodyBytesInFlight' | 'warnings'
+  >;
   readonly sessions: SessionManager;
   readonly registry: UpstreamRegistry;
   readonly logger: Logger;
@@ -21,6 +29,8 @@ export interface HttpAppOptions {
   readonly catalog?: Catalog | undefined;
   /** The login API and the OAuth callback page. */
   readonly oauth?: Router | undefined;
+  /** The local access token every route but /healthz and the OAuth callback needs; absent with `"auth": "none"`. */
+  readonly accessToken?: AccessToken | undefined;
 }
 
 /** The daemon's HTTP surface: guards first, then /mcp, /healthz and /status. */
@@ -34,9 +44,15 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use(hostGuard(config.allowedHosts));
   app.use(originGuard(origins));
   app.use(corsForAllowedOrigins(origins));
+  const { accessToken } = options;
+  if (accessToken) app.use(accessGuard(accessToken));
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true, version: VERSION });
+  // `?challenge=` lets the CLI and the shim check that this is our daemon before they send the token.
+  app.get('/healthz', (req, res) => {
+    const challenge = typeof req.query.challenge === 'string' ? req.query.challenge.slice(0, 200) : undefined;
+    const auth = accessToken ? 'token' : 'none';
+    const proof = accessToken && challenge ? challengeProof(accessToken.current(), challenge) : undefined;
+    res.json({ ok: true, version: VERSION, auth, ...(proof ? { proof } : {}) });
   });
   app.get('/status', (_req, res) => {
     res.json(
@@ -45,15 +61,23 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
         sessions: sessions.size,
         startedAt: options.startedAt,
         clashes: options.catalog?.clashes,
+        warnings: options.config.warnings,
       }),
     );
   });
 
   if (options.oauth) app.use(options.oauth);
 
+  const bodies = new BodyBudget(
+    httpLimits(config).maxBodyBytesInFlight,
+    config.maxBodyBytes,
+    new RefusalLog(logger),
+  );
   app.all(
     config.mcpPath,
+    bodies.reserve,
     express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }),
+    refuseDeepJson,
     async (req: Request, res: Response) => {
       try {
         await sessions.handle(req, res);
@@ -79,29 +103,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
 
   // Express's default error page is HTML; body-parser failures must be JSON-RPC errors instead.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const type = (error as { type?: string }).type;
-    if (type === 'entity.too.large') {
-      sendJsonRpcError(
-        res,
-        413,
-        -32600,
-        `Request body too large: the limit is ${config.maxBodyBytes} bytes (set "maxBodyBytes" in the config to change it)`,
-      );
-      return;
-    }
-    if (type === 'entity.parse.failed') {
-      sendJsonRpcError(
-        res,
-        400,
-        -32700,
-        `Parse error: the request body is not valid JSON (${errorMessage(error)})`,
-      );
-      return;
-    }
-    if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-      sendJsonRpcError(res, 415, -32600, `Unsupported request encoding: ${errorMessage(error)}`);
-      return;
-    }
+    if (answerBodyError(error, res, config.maxBodyBytes)) return;
     logger.error({ err: errorMessage(error) }, 'unexpected HTTP error');
     sendJsonRpcError(res, 500, -32603, `Internal error: ${errorMessage(error)}`);
   });

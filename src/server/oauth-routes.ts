@@ -44,8 +44,8 @@ export function oauthRoutes(options: OAuthRoutesOptions): Router {
       return;
     }
     try {
-      const { url, state } = await options.flows.begin(config, options.redirectUri(config));
-      res.json({ upstream: name, authorizationUrl: url, state });
+      const { url, state, issuer } = await options.flows.begin(config, options.redirectUri(config));
+      res.json({ upstream: name, authorizationUrl: url, state, issuer });
     } catch (error) {
       res
         .status(502)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +34,17 @@ export interface ShimOptions {
   readonly version: string;
   /** Starts the daemon when nothing answers (with --start-daemon). */
   readonly startDaemon?: (() => Promise<void>) | undefined;
+  /** The local access token (read from disk at every (re)connect: it may have been rotated). */
+  readonly access?: ShimAccess | undefined;
+}
+
+export interface ShimAccess {
+  /** The token file's current token, if there is one. */
+  token(): string | undefined;
+  /** Whether `proof` is the daemon's answer to `challenge` for `token` (see challengeProof). */
+  proofMatches(token: string, challenge: string, proof: unknown): boolean;
+  /** Where the token lives, for error messages. */
+  readonly file: string;
 }
 
 /** Methods that only read: repeating them after a restart changes nothing. */
@@ -56,6 +68,9 @@ export class StdioProxy {
   private stream: AbortController | undefined;
   private closing = false;
   private reinitCount = 0;
+  /** The token this shim sends; set once the daemon proved it knows it. */
+  private bearer: string | undefined;
+  private versionChecked = false;
 
   constructor(private readonly options: ShimOptions) {}
 
@@ -127,7 +142,6 @@ export class StdioProxy {
       try {
         const result = await this.initializeSession(message);
         this.write(result);
-        void this.checkVersion();
         return;
       } catch (error) {
         if (!(error instanceof NotDelivered) || Date.now() > deadline) {
@@ -149,6 +163,7 @@ export class StdioProxy {
   private async initializeSession(message: Message): Promise<Message> {
     this.sessionId = undefined;
     this.protocolVersion = undefined;
+    await this.verifyDaemon();
     // A daemon that accepts connections but never answers must not hold the client forever.
     const response = await this.fetchOrThrow({
       method: 'POST',
@@ -186,6 +201,11 @@ export class StdioProxy {
         if (response.status === 404 && session !== undefined) {
           await response.body?.cancel().catch(() => {});
           throw new NotDelivered('the daemon does not know this session (it restarted)');
+        }
+        // Refused before it ran (the token was rotated): reconnecting reads the new one.
+        if (response.status === 401) {
+          await response.body?.cancel().catch(() => {});
+          throw new NotDelivered('the daemon refused the access token');
         }
         const messages = await this.readMessages(response, message.id, (m) => this.write(m));
         if (messages.some((m) => m.id === message.id && (m.result || m.error))) return;
@@ -314,6 +334,7 @@ export class StdioProxy {
       accept: 'application/json, text/event-stream',
       ...(this.sessionId ? { 'mcp-session-id': this.sessionId } : {}),
       ...(this.protocolVersion ? { 'mcp-protocol-version': this.protocolVersion } : {}),
+      ...(this.bearer ? { authorization: `Bearer ${this.bearer}` } : {}),
     };
   }
 
@@ -402,20 +423,47 @@ export class StdioProxy {
     };
   }
 
-  private async checkVersion(): Promise<void> {
+  /**
+   * Asks /healthz to prove it knows the local access token before the token is sent anywhere: a
+   * program squatting on the daemon's port must never receive it. Also checks the daemon's version.
+   */
+  private async verifyDaemon(): Promise<void> {
+    const challenge = randomBytes(16).toString('base64url');
+    const health = new URL(`/healthz?challenge=${challenge}`, this.options.url);
+    let body: { version?: string; auth?: string; proof?: unknown };
     try {
-      const health = new URL('/healthz', this.options.url);
-      const body = (await (await fetch(health, { signal: AbortSignal.timeout(2000) })).json()) as {
-        version?: string;
-      };
-      if (body.version && body.version !== this.options.version) {
+      body = (await (await fetch(health, { signal: AbortSignal.timeout(5000) })).json()) as typeof body;
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
+        throw new NotDelivered(`nothing answers at ${this.options.url} (${code})`);
+      }
+      throw new Error(`what answers at ${health.origin} is not an mcp-bridge daemon (${String(error)})`);
+    }
+    if (!this.versionChecked && body.version) {
+      this.versionChecked = true;
+      if (body.version !== this.options.version) {
         this.options.log(
           `version mismatch: this shim is mcp-bridge ${this.options.version}, the daemon is ${body.version}; restart the daemon (or point Claude Desktop at the same installation) so both match`,
         );
       }
-    } catch {
-      // The version check is advisory.
     }
+    const access = this.options.access;
+    this.bearer = undefined;
+    // A daemon that does not ask for a token (auth "none", or an older version) is sent none.
+    if (body.auth !== 'token' || !access) return;
+    const token = access.token();
+    if (!token) {
+      throw new Error(
+        `the daemon needs the local access token, and ${access.file} is missing or unreadable; start the daemon once as this user to create it`,
+      );
+    }
+    if (!access.proofMatches(token, challenge, body.proof)) {
+      throw new Error(
+        `what answers at ${health.origin} could not prove it knows the access token in ${access.file}, so the shim did not send it (DAEMON_NOT_VERIFIED); is another program using the port?`,
+      );
+    }
+    this.bearer = token;
   }
 
   private async endSession(): Promise<void> {

@@ -12,8 +12,9 @@ import {
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import { resolveOpRefs } from '../config/op-refs.js';
+import { redactSecrets } from '../config/redact.js';
 import type { UpstreamConfig } from '../config/schema.js';
-import { redactUpstreamConfig } from '../config/secrets.js';
+import { redactUpstreamConfig, secretValuesOf } from '../config/secrets.js';
 import { BridgeError, errorMessage, isBridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -58,6 +59,8 @@ export interface TransportInfo {
   readonly transportKind?: 'streamable-http' | 'sse' | undefined;
   /** The upstream's session id (Streamable HTTP with sessions). */
   readonly sessionId?: string | undefined;
+  /** Why the transport ended the connection itself (e.g. UPSTREAM_OUTPUT_TOO_LARGE), if it did. */
+  readonly failure?: BridgeError | undefined;
 }
 
 export type CreateTransport = (config: UpstreamConfig, hooks: TransportHooks) => ManagedTransport;
@@ -174,7 +177,10 @@ export class Upstream {
   private running: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private stopKeepalive: () => void = () => {};
+  /** The child's last stderr lines, already redacted: they end up in errors, /status and the log. */
   private readonly stderrTail: string[] = [];
+  /** This episode's secret values (env, headers, args; `op://` resolved), hidden wherever output is shown. */
+  private secrets: readonly string[] = [];
   /** Calls waiting for an answer; a busy server is not pinged. */
   private inFlight = 0;
   private readonly resourceListeners = new Set<(uri: string, params: Record<string, unknown>) => void>();
@@ -465,7 +471,7 @@ export class Upstream {
   }
 
   private closedError(when: string): BridgeError {
-    return closedError(this.name, when, this.current.lastExit, this.stderrTail.at(-1));
+    return closedError(this.name, when, this.current.lastExit, this.stderrTail.at(-1), this.secrets);
   }
 
   private async run(): Promise<void> {
@@ -529,8 +535,9 @@ export class Upstream {
     const isCurrent = () => generation === this.generation && !signal.aborted && !abandoned;
     if (this.episodes++ > 0) this.update({ restarts: this.current.restarts + 1 });
     this.update({ state: 'starting', attempt });
+    // `config`, not `upstream`: the child logger already binds `upstream` to the name.
     if (attempt === 1)
-      this.log.info({ upstream: redactUpstreamConfig(this.options.config) }, 'starting upstream');
+      this.log.info({ config: redactUpstreamConfig(this.options.config) }, 'starting upstream');
     this.stderrTail.length = 0;
 
     let onClosed: () => void = () => {};
@@ -539,14 +546,20 @@ export class Upstream {
     });
     const config = await (this.options.resolveConfig ?? resolveOpRefs)(this.options.config);
     if (!isCurrent()) throw new AbortError('stopped');
+    this.secrets = secretValuesOf(config, this.options.config);
     const transport = this.options.createTransport(config, {
       onStderrLine: (line) => {
-        this.stderrTail.push(line);
+        const safe = redactSecrets(line, this.secrets);
+        this.stderrTail.push(safe);
         if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
-        this.log.info({ stream: 'stderr' }, line);
+        this.log.info({ stream: 'stderr' }, safe);
       },
       onGarbage: (line) =>
-        this.log.warn({ line: line.slice(0, 200) }, 'upstream wrote a non-JSON-RPC line to stdout; ignored'),
+        this.log.warn(
+          // Cut before redacting: a garbage line may be megabytes long (a token spans < 2 KB).
+          { line: redactSecrets(line.slice(0, 2000), this.secrets).slice(0, 200) },
+          'upstream wrote a non-JSON-RPC line to stdout; ignored',
+        ),
       onExit: (exit) => {
         const lastExit: UpstreamExitInfo = { ...exit, at: Date.now() };
         this.log.info({ code: exit.code, signal: exit.signal }, 'upstream process exited');
@@ -656,7 +669,10 @@ export class Upstream {
       if (signal.aborted) throw new AbortError('stopped');
       const reason = this.takeEndReason(generation);
       if (reason?.error) throw reason.error;
-      throw startError(this.name, error, this.current.lastExit, this.stderrTail.at(-1));
+      throw (
+        transport.failure ??
+        startError(this.name, error, this.current.lastExit, this.stderrTail.at(-1), this.secrets)
+      );
     }
 
     const readyAt = Date.now();
@@ -678,7 +694,7 @@ export class Upstream {
     if (reason?.error) throw reason.error;
     if (reason) return;
 
-    const error = this.closedError('while ready');
+    const error = transport.failure ?? this.closedError('while ready');
     this.log.warn({ err: error.message }, 'upstream connection lost');
     this.update({ lastError: errorInfo(error), pid: undefined });
     if (Date.now() - readyAt >= (this.options.stableAfterMs ?? 30_000)) return;

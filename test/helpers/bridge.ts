@@ -6,6 +6,9 @@ import type { BridgeConfig, UpstreamConfig } from '../../src/config/schema.js';
 import { DEFAULTS } from '../../src/config/schema.js';
 import { type Daemon, type DaemonOptions, startDaemon } from '../../src/daemon.js';
 import { createSilentLogger } from '../../src/log.js';
+import { authHeaders, rememberToken } from './access.js';
+
+export { authHeaders };
 
 export function makeTempDir(prefix = 'mcp-bridge-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -34,6 +37,7 @@ export function testConfig(
     pingIntervalMs: 0,
     pageSize: DEFAULTS.pageSize,
     upstreams,
+    auth: DEFAULTS.auth,
     ...overrides,
   };
 }
@@ -44,26 +48,22 @@ export async function startTestDaemon(
   upstreams: UpstreamConfig[],
   options: Partial<Omit<DaemonOptions, 'config'>> & { overrides?: Partial<BridgeConfig> } = {},
 ): Promise<Daemon> {
-  return startDaemon({
+  const daemon = await startDaemon({
     config: testConfig(configDir, upstreams, options.overrides),
     logger: options.logger ?? createSilentLogger(),
     createTransport: options.createTransport,
     sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
     upstreamDefaults: { backoff: { minMs: 50, maxMs: 500, factor: 2 }, ...options.upstreamDefaults },
   });
+  rememberToken(daemon.url, () => daemon.accessToken);
+  return daemon;
 }
 
 /** An SDK client over Streamable HTTP, as Claude Code or Cursor would connect. */
 export async function connectClient(url: string, name = 'test-client'): Promise<Client> {
   const client = new Client({ name, version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: authHeaders(url) } }),
+  );
   return client;
-}
-
-/**
- * The headers a configured local client sends to a test daemon (its local access token). Use these
- * on every raw request to `/mcp`, `/status` or the login API of a daemon from `startTestDaemon`.
- */
-export function authHeaders(_daemon: Pick<Daemon, 'url'> | string): Record<string, string> {
-  return {};
 }

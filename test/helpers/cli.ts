@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rememberTokenFile } from './access.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/mcp-bridge.js', import.meta.url));
 
@@ -69,6 +70,7 @@ export async function startCli(env: NodeJS.ProcessEnv, args: string[] = []): Pro
     child.stdout.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bridge exited with ${code} before listening: ${stderr}`)));
   });
+  rememberTokenFile(url, env.MCP_BRIDGE_CONFIG_DIR);
   return {
     child,
     url,

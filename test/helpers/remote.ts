@@ -1,5 +1,6 @@
 import type { HttpUpstreamConfig } from '../../src/config/schema.js';
 import type { Daemon } from '../../src/daemon.js';
+import { authHeaders } from './access.js';
 import { completeConsent } from './oauth-server.js';
 
 /** An http upstream entry as loadConfig would produce it. */
@@ -31,7 +32,7 @@ export async function beginLogin(
 ): Promise<{ authorizationUrl: string; state: string }> {
   const response = await fetch(`${base}/oauth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authHeaders(base), 'content-type': 'application/json' },
     body: JSON.stringify({ upstream }),
   });
   const body = (await response.json()) as { authorizationUrl?: string; state?: string; error?: string };

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { authHeaders } from '../helpers/access.js';
 import { connectClient, makeTempDir } from '../helpers/bridge.js';
 import { cliEnv, type RunningBridge, runCli, startCli } from '../helpers/cli.js';
 import { FAKE_SERVER, FAKE_TOOL_COUNT, fakeServerEntry } from '../helpers/fake-server.js';
@@ -176,7 +177,9 @@ describe('the mcp-bridge command', () => {
     const client = await connectClient(bridge.url);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain('slowpoke__echo');
-    const status = await (await fetch(bridge.url.replace(/\/mcp$/, '/status'))).json();
+    const status = await (
+      await fetch(bridge.url.replace(/\/mcp$/, '/status'), { headers: authHeaders(bridge.url) })
+    ).json();
     expect(status.upstreams[0]).toMatchObject({ name: 'slowpoke', state: 'starting', toolsSource: 'cache' });
     await client.close();
   });

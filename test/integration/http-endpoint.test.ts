@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
-import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
+import { authHeaders, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -25,6 +25,7 @@ function raw(
         headers: {
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
+          ...authHeaders(`http://127.0.0.1:${port}`),
           ...options.headers,
         },
       },
@@ -98,6 +99,7 @@ describe('the HTTP endpoint', () => {
     const host = 'bridge.tunnel.test';
     const session = await openSession(host);
     const headers = {
+      ...authHeaders(`http://127.0.0.1:${port}`),
       host,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { StdioUpstreamConfig, UpstreamConfig } from '../../src/config/schema.js';
 import type { Daemon } from '../../src/daemon.js';
+import { authHeaders } from '../helpers/access.js';
 import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { freePort } from '../helpers/cli.js';
 import { fakeUpstream } from '../helpers/fake-server.js';
@@ -75,14 +76,22 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
         inputRequired: { autoFulfill },
       },
     );
-    await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    await c.connect(
+      new StreamableHTTPClientTransport(new URL(daemon!.url), {
+        requestInit: { headers: authHeaders(daemon!.url) },
+      }),
+    );
     clients.push(c);
     return c;
   }
 
   async function legacyClient(capabilities: Record<string, unknown>): Promise<Client> {
     const c = new Client({ name: 'legacy', version: '1' }, { capabilities });
-    await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    await c.connect(
+      new StreamableHTTPClientTransport(new URL(daemon!.url), {
+        requestInit: { headers: authHeaders(daemon!.url) },
+      }),
+    );
     clients.push(c);
     return c;
   }
@@ -406,7 +415,10 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
     const upstreamBridge = await startTestDaemon(inner.dir, [conformanceUpstream('conf', 'auto')]);
     try {
       await waitFor(() => upstreamBridge.registry.get('conf')!.snapshot().state === 'ready', 'inner ready');
-      await setup([{ ...httpUpstream('chain', upstreamBridge.url), prefix: false }]);
+      // The outer bridge holds the inner one's access token as a static header, as a user would.
+      await setup([
+        { ...httpUpstream('chain', upstreamBridge.url), headers: authHeaders(upstreamBridge), prefix: false },
+      ]);
       expect(daemon!.registry.get('chain')!.snapshot().protocolVersion).toBe('2026-07-28');
       const session = await legacyClient({});
       const result = await session.callTool({
@@ -419,6 +431,7 @@ describe('input_required rounds (2026-07-28) and requests from upstreams', () =>
       const raw = await fetch(upstreamBridge.url, {
         method: 'POST',
         headers: {
+          ...authHeaders(upstreamBridge.url),
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
           'mcp-protocol-version': '2026-07-28',

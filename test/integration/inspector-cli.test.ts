@@ -5,6 +5,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
+import { authHeaders } from '../helpers/access.js';
 import { makeTempDir } from '../helpers/bridge.js';
 import { BIN, cliEnv, type RunningBridge, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
@@ -38,11 +39,13 @@ interface InspectorResult {
 describe('the MCP Inspector CLI through the stdio shim', () => {
   let bridge: RunningBridge;
   let cleanup: () => void;
+  let configDir = '';
   const running = new Set<number>();
 
   beforeAll(async () => {
     const temp = makeTempDir();
     cleanup = temp.cleanup;
+    configDir = join(temp.dir, 'config');
     mkdirSync(join(temp.dir, 'config'), { recursive: true });
     writeFileSync(
       join(temp.dir, 'config', 'config.json'),
@@ -50,7 +53,9 @@ describe('the MCP Inspector CLI through the stdio shim', () => {
     );
     bridge = await startCli(cliEnv(temp.dir));
     await waitFor(async () => {
-      const status = (await (await fetch(new URL('/status', bridge.url))).json()) as Status;
+      const status = (await (
+        await fetch(new URL('/status', bridge.url), { headers: authHeaders(bridge.url) })
+      ).json()) as Status;
       return status.upstreams.every((u) => u.state === 'ready');
     }, 'upstreams ready');
   });
@@ -67,7 +72,19 @@ describe('the MCP Inspector CLI through the stdio shim', () => {
     const bin = inspectorBin();
     const child = spawn(
       process.execPath,
-      [bin, '--cli', process.execPath, BIN, 'stdio', '--url', bridge.url, ...args],
+      // The shim reads the daemon's access token from the config dir, as under Claude Desktop.
+      [
+        bin,
+        '--cli',
+        '-e',
+        `MCP_BRIDGE_CONFIG_DIR=${configDir}`,
+        process.execPath,
+        BIN,
+        'stdio',
+        '--url',
+        bridge.url,
+        ...args,
+      ],
       {
         // inspector-cli 1.0.3 reads its own package.json as `../package.json` checked against the
         // working directory but imported relative to its module: only its build dir satisfies both.
@@ -102,7 +119,12 @@ describe('the MCP Inspector CLI through the stdio shim', () => {
   /** Every shim has ended its daemon session (it DELETEs it when the client closes its stdin). */
   async function noSessionsLeft(): Promise<void> {
     await waitFor(
-      async () => ((await (await fetch(new URL('/status', bridge.url))).json()) as Status).sessions === 0,
+      async () =>
+        (
+          (await (
+            await fetch(new URL('/status', bridge.url), { headers: authHeaders(bridge.url) })
+          ).json()) as Status
+        ).sessions === 0,
       'the shim to end its session',
       5_000,
     );

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
+import { authHeaders } from '../helpers/access.js';
 import { makeTempDir } from '../helpers/bridge.js';
 import { BIN, cliEnv, freePort, type RunningBridge, runCli, startCli } from '../helpers/cli.js';
 import { type ResourceServer, startResourceServer } from '../helpers/mcp-resource-server.js';
@@ -41,7 +42,9 @@ describe('OAuth through the real CLI', () => {
   }
 
   async function upstreamState(bridge: RunningBridge): Promise<string | undefined> {
-    const status = (await (await fetch(`http://127.0.0.1:${bridge.port}/status`)).json()) as Status;
+    const status = (await (
+      await fetch(`http://127.0.0.1:${bridge.port}/status`, { headers: authHeaders(bridge.url) })
+    ).json()) as Status;
     return status.upstreams.find((u) => u.name === 'notes')?.state;
   }
 
@@ -74,7 +77,11 @@ describe('OAuth through the real CLI', () => {
 
   async function callWhoami(bridge: RunningBridge): Promise<string> {
     const client = new Client({ name: 't', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(bridge.url)));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(bridge.url), {
+        requestInit: { headers: authHeaders(bridge.url) },
+      }),
+    );
     try {
       const result = await client.callTool({ name: 'notes__whoami', arguments: {} });
       expect(result.isError).toBeFalsy();

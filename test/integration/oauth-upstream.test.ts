@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
 import type { Status } from '../../src/server/status.js';
 import type { UpstreamState } from '../../src/upstream/state.js';
+import { authHeaders } from '../helpers/access.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { type ResourceServer, startResourceServer } from '../helpers/mcp-resource-server.js';
 import { type AuthServer, completeConsent, startAuthServer } from '../helpers/oauth-server.js';
@@ -82,7 +83,9 @@ describe('remote upstreams with OAuth', () => {
     daemon = await startTestDaemon(dir, [httpUpstream('notes', rs.url)]);
     await state('notes', 'needs_auth');
 
-    const status = (await (await fetch(`${daemonBase(daemon)}/status`)).json()) as Status;
+    const status = (await (
+      await fetch(`${daemonBase(daemon)}/status`, { headers: authHeaders(daemon) })
+    ).json()) as Status;
     const notes = status.upstreams.find((u) => u.name === 'notes')!;
     expect(notes.action).toBe('npm run auth -- notes');
     expect(notes.lastError?.message).toContain('npm run auth -- notes');
@@ -270,7 +273,7 @@ describe('remote upstreams with OAuth', () => {
       daemon = await startTestDaemon(tempDir(), [httpUpstream('notes', rs.url)]);
       const response = await fetch(`${daemonBase(daemon)}/oauth/login`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...authHeaders(daemon), 'content-type': 'application/json' },
         body: JSON.stringify({ upstream: 'notes' }),
       });
       expect(response.status).toBe(502);
@@ -306,7 +309,9 @@ describe('remote upstreams with OAuth', () => {
       const wrongIss = await fetch(forged);
       expect(wrongIss.status).toBe(400);
       expect(await wrongIss.text()).toContain('mix-up');
-      const status = (await (await fetch(`${base}/oauth/login/${first.state}`)).json()) as { status: string };
+      const status = (await (
+        await fetch(`${base}/oauth/login/${first.state}`, { headers: authHeaders(base) })
+      ).json()) as { status: string };
       expect(status.status).toBe('failed');
 
       const second = await beginLogin(base, 'notes');
@@ -323,7 +328,7 @@ describe('remote upstreams with OAuth', () => {
       daemon = await startTestDaemon(tempDir(), [httpUpstream('notes', rs.url)]);
       const response = await fetch(`${daemonBase(daemon)}/oauth/login`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', origin: 'https://claude.ai' },
+        headers: { ...authHeaders(daemon), 'content-type': 'application/json', origin: 'https://claude.ai' },
         body: JSON.stringify({ upstream: 'notes' }),
       });
       expect(response.status).toBe(403);

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
+import { authHeaders } from '../helpers/access.js';
 import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -47,7 +48,11 @@ describe('a real third-party server: @modelcontextprotocol/server-everything ove
       { name: 'everything-test', version: '1' },
       { capabilities: { elicitation: {}, sampling: {}, roots: {} } },
     );
-    await client.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(daemon.url), {
+        requestInit: { headers: authHeaders(daemon.url) },
+      }),
+    );
 
     // Everything it lists upstream is listed downstream, under the bridge's names.
     const { tools } = await client.listTools();
@@ -167,7 +172,11 @@ describe('a real third-party server: @modelcontextprotocol/server-everything ove
       model: 'test-model',
       stopReason: 'endTurn',
     }));
-    await modern.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+    await modern.connect(
+      new StreamableHTTPClientTransport(new URL(daemon.url), {
+        requestInit: { headers: authHeaders(daemon.url) },
+      }),
+    );
     try {
       const elicited = await modern.callTool({
         name: 'everything__trigger-elicitation-request',

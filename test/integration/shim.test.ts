@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
+import { authHeaders, rememberTokenFile } from '../helpers/access.js';
 import { makeTempDir } from '../helpers/bridge.js';
 import { BIN, cliEnv, freePort, type RunningBridge, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
@@ -20,8 +21,12 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
+  // The config dir of the last setup(): shims read the daemon's access token from it.
+  let configDir = '';
+
   function setup(env: Record<string, string> = {}): { dir: string; config: string } {
     const temp = makeTempDir();
+    configDir = join(temp.dir, 'config');
     closers.push(temp.cleanup);
     mkdirSync(join(temp.dir, 'config'), { recursive: true });
     const config = join(temp.dir, 'config', 'config.json');
@@ -33,7 +38,9 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const bridge = await startCli(cliEnv(dir, { MCP_BRIDGE_PORT: String(port) }));
     closers.push(() => bridge.stop('SIGKILL'));
     await waitFor(async () => {
-      const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
+      const status = (await (
+        await fetch(`http://127.0.0.1:${port}/status`, { headers: authHeaders(`http://127.0.0.1:${port}`) })
+      ).json()) as Status;
       return status.upstreams.every((u) => u.state === 'ready');
     }, 'upstreams ready');
     return bridge;
@@ -49,7 +56,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
       new StdioClientTransport({
         command: process.execPath,
         args: [BIN, 'stdio', '--url', `http://127.0.0.1:${port}/mcp`, ...args],
-        env: { PATH: process.env.PATH ?? '', ...env },
+        env: { PATH: process.env.PATH ?? '', MCP_BRIDGE_CONFIG_DIR: configDir, ...env },
         stderr: 'pipe',
       }),
     );
@@ -58,7 +65,10 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
   }
 
   /** The shim driven with raw JSON lines, to see exactly what it writes to stdout. */
-  function rawShim(args: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '' }) {
+  function rawShim(
+    args: string[],
+    env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', MCP_BRIDGE_CONFIG_DIR: configDir },
+  ) {
     const child: ChildProcess = spawn(process.execPath, [BIN, 'stdio', ...args], {
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -231,7 +241,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
   it('reports a version mismatch between the shim and the daemon on stderr', async () => {
     // A stand-in daemon of another version: enough HTTP to answer initialize and /healthz.
     const other = createHttpServer((req, res) => {
-      if (req.url === '/healthz') {
+      if (req.url?.startsWith('/healthz')) {
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ ok: true, version: '0.0.0-other' }));
         return;
@@ -279,7 +289,10 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const shims = Array.from({ length: 3 }, () => rawShim(['--start-daemon', '--config', config], env));
     for (const shim of shims) shim.send(initialize());
     for (const shim of shims) expect(await shim.reply(1)).toHaveProperty('result');
-    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
+    rememberTokenFile(`http://127.0.0.1:${port}`, configDir);
+    const status = (await (
+      await fetch(`http://127.0.0.1:${port}/status`, { headers: authHeaders(`http://127.0.0.1:${port}`) })
+    ).json()) as Status;
     closers.push(() => isAlive(status.pid) && process.kill(status.pid, 'SIGTERM'));
     await waitFor(() => daemonsFor(config).length === 1, 'the losing daemons to exit', 15_000);
     expect(daemonsFor(config)).toEqual([status.pid]);
@@ -293,7 +306,11 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     raw.send(initialize());
     await raw.reply(1);
     const sessions = async () =>
-      ((await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status).sessions;
+      (
+        (await (
+          await fetch(`http://127.0.0.1:${port}/status`, { headers: authHeaders(`http://127.0.0.1:${port}`) })
+        ).json()) as Status
+      ).sessions;
     expect(await sessions()).toBe(1);
     // A call still running when stdin ends is answered before the session goes.
     raw.send({

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { UpstreamConfig } from '../../src/config/schema.js';
 import type { Daemon } from '../../src/daemon.js';
 import type { Status } from '../../src/server/status.js';
+import { authHeaders } from '../helpers/access.js';
 import { makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -34,7 +35,11 @@ describe('prompts, resources and completions through the bridge', () => {
       { name: 'surface', version: '1' },
       pin ? { versionNegotiation: { mode: { pin } } } : {},
     );
-    await c.connect(new StreamableHTTPClientTransport(new URL(daemon!.url)));
+    await c.connect(
+      new StreamableHTTPClientTransport(new URL(daemon!.url), {
+        requestInit: { headers: authHeaders(daemon!.url) },
+      }),
+    );
     clients.push(c);
     return c;
   }
@@ -73,7 +78,9 @@ describe('prompts, resources and completions through the bridge', () => {
     });
     expect(completion.completion.values).toEqual(['Ada', 'Alan']);
 
-    const status = (await (await fetch(daemon!.url.replace(/\/mcp$/, '/status'))).json()) as Status;
+    const status = (await (
+      await fetch(daemon!.url.replace(/\/mcp$/, '/status'), { headers: authHeaders(daemon!) })
+    ).json()) as Status;
     expect(status.clashes).toEqual([
       'resource "fake://readme" of "beta" is also served by "alpha"; exposed as "mcp-bridge://beta/fake://readme"',
     ]);
@@ -92,7 +99,9 @@ describe('prompts, resources and completions through the bridge', () => {
     const echoed = await c.callTool({ name: 'echo', arguments: { text: 'plain' } });
     expect(echoed.content).toEqual([{ type: 'text', text: 'plain' }]);
     expect((await c.listPrompts()).prompts.map((p) => p.name).sort()).toEqual(['beta__greet', 'greet']);
-    const status = (await (await fetch(daemon!.url.replace(/\/mcp$/, '/status'))).json()) as Status;
+    const status = (await (
+      await fetch(daemon!.url.replace(/\/mcp$/, '/status'), { headers: authHeaders(daemon!) })
+    ).json()) as Status;
     expect(status.clashes).toContain('tool "echo" of "beta" clashes with "alpha"; exposed as "beta__echo"');
   });
 

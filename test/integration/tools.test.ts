@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EXPOSED_NAME } from '../../src/catalog/naming.js';
 import type { Daemon } from '../../src/daemon.js';
+import { authHeaders } from '../helpers/access.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -114,7 +115,11 @@ describe('tools through the bridge', () => {
     const sessions = await Promise.all(
       ['one', 'two'].map(async (name) => {
         const c = new Client({ name, version: '1' }, { capabilities: { elicitation: {} } });
-        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        await c.connect(
+          new StreamableHTTPClientTransport(new URL(daemon.url), {
+            requestInit: { headers: authHeaders(daemon.url) },
+          }),
+        );
         const asked: string[] = [];
         c.setRequestHandler('elicitation/create', async (request) => {
           asked.push(String(request.params.message));
@@ -153,7 +158,11 @@ describe('tools through the bridge', () => {
     const sessions = await Promise.all(
       ['one', 'two'].map(async (name) => {
         const c = new Client({ name, version: '1' }, { capabilities: { sampling: {} } });
-        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        await c.connect(
+          new StreamableHTTPClientTransport(new URL(daemon.url), {
+            requestInit: { headers: authHeaders(daemon.url) },
+          }),
+        );
         let asked = 0;
         c.setRequestHandler('sampling/createMessage', async () => {
           asked++;
@@ -188,7 +197,11 @@ describe('tools through the bridge', () => {
           { name: `s${i}`, version: '1' },
           era === '2025' ? {} : { versionNegotiation: { mode: { pin: era } } },
         );
-        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        await c.connect(
+          new StreamableHTTPClientTransport(new URL(daemon.url), {
+            requestInit: { headers: authHeaders(daemon.url) },
+          }),
+        );
         return c;
       }),
     );
@@ -216,7 +229,11 @@ describe('tools through the bridge', () => {
     const sessions = await Promise.all(
       ['one', 'two'].map(async (name) => {
         const c = new Client({ name, version: '1' }, { capabilities: { elicitation: { url: {} } } });
-        await c.connect(new StreamableHTTPClientTransport(new URL(daemon.url)));
+        await c.connect(
+          new StreamableHTTPClientTransport(new URL(daemon.url), {
+            requestInit: { headers: authHeaders(daemon.url) },
+          }),
+        );
         const completed: string[] = [];
         c.setRequestHandler('elicitation/create', async () => ({ action: 'accept' }));
         c.setNotificationHandler('notifications/elicitation/complete', (n) => {

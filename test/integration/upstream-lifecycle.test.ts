@@ -8,6 +8,7 @@ import { createSilentLogger } from '../../src/log.js';
 import { defaultTransportFactory } from '../../src/upstream/registry.js';
 import type { UpstreamState } from '../../src/upstream/state.js';
 import type { CreateTransport } from '../../src/upstream/upstream.js';
+import { authHeaders } from '../helpers/access.js';
 import { connectClient, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { FAKE_SERVER, FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
@@ -131,7 +132,9 @@ describe('upstream lifecycle', () => {
     const c = await client();
     const { tools } = await c.listTools();
     expect(tools.some((t) => t.name === 'ok__echo')).toBe(true);
-    const status = (await (await fetch(daemon.url.replace('/mcp', '/status'))).json()) as {
+    const status = (await (
+      await fetch(daemon.url.replace('/mcp', '/status'), { headers: authHeaders(daemon) })
+    ).json()) as {
       upstreams: { name: string; state: string; lastError: { code: string } | null }[];
     };
     expect(status.upstreams.find((u) => u.name === 'ghost')).toMatchObject({
@@ -294,6 +297,7 @@ describe('upstream lifecycle', () => {
       const r = await fetch(daemon!.url, {
         method: 'POST',
         headers: {
+          ...authHeaders(daemon!),
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
           'mcp-session-id': (idle.transport as { sessionId?: string } | undefined)?.sessionId ?? 'x',

@@ -1,0 +1,175 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { lstatSync, readFileSync } from 'node:fs';
+import { link, mkdir, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BridgeError, errorMessage } from '../errors.js';
+import { writeFileAtomic } from '../store/write-file-atomic.js';
+
+/** The local access token's file in the config dir (0600 in the 0700 dir). */
+export const ACCESS_TOKEN_FILE = 'access-token';
+
+/**
+ * A recognizable prefix: secret scanners and our own redaction can spot the token in a paste, and
+ * a person can tell it from an upstream's key.
+ */
+const PREFIX = 'mcpb_';
+const TOKEN_SHAPE = /^mcpb_[A-Za-z0-9_-]{32,}$/;
+
+export function accessTokenPath(configDir: string): string {
+  return join(configDir, ACCESS_TOKEN_FILE);
+}
+
+export function newAccessToken(): string {
+  return `${PREFIX}${randomBytes(32).toString('base64url')}`;
+}
+
+export function isAccessTokenShape(value: string): boolean {
+  return TOKEN_SHAPE.test(value);
+}
+
+/**
+ * The token as the CLI and the shim read it: undefined when there is no usable file (the daemon
+ * then answers 401 with a message that says what to do, which is better than failing here).
+ */
+export function readAccessToken(configDir: string): string | undefined {
+  try {
+    const file = accessTokenPath(configDir);
+    if (!lstatSync(file).isFile()) return undefined;
+    const value = readFileSync(file, 'utf8').trim();
+    return isAccessTokenShape(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The daemon's token: the file's, or a new one created at first start. Creation is exclusive
+ * (temp file + link), so two daemons starting at once agree on one token. A file that does not
+ * hold a token (empty, truncated by hand, not a regular file) is replaced, since no client can be
+ * using what it holds.
+ */
+export async function loadOrCreateAccessToken(configDir: string): Promise<string> {
+  const existing = readAccessToken(configDir);
+  if (existing) return existing;
+  const file = accessTokenPath(configDir);
+  const token = newAccessToken();
+  await mkdir(configDir, { recursive: true, mode: 0o700 });
+  if (await createExclusive(file, `${token}\n`)) return token;
+  const winner = readAccessToken(configDir);
+  if (winner) return winner;
+  await writeAccessToken(configDir, token);
+  return token;
+}
+
+/** Replaces the token (`mcp-bridge token rotate`); a running daemon notices within a second. */
+export async function writeAccessToken(configDir: string, token: string): Promise<void> {
+  const file = accessTokenPath(configDir);
+  try {
+    const info = lstatSync(file);
+    if (!info.isFile()) {
+      throw new BridgeError(
+        'CONFIG_INVALID',
+        `${file} is not a regular file (a symlink or a directory); remove it and start mcp-bridge again`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof BridgeError) throw error;
+  }
+  await writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
+}
+
+async function createExclusive(file: string, data: string): Promise<boolean> {
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(data, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temp, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new BridgeError('CONFIG_INVALID', `cannot create ${file}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** Constant-time: both sides are hashed first, so neither length nor content leaks through timing. */
+export function tokensEqual(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+/**
+ * What the daemon answers to `/healthz?challenge=…`: proof that it knows the token, without sending
+ * it. The CLI and the shim check it before they send the token, so a process squatting on the port
+ * never receives it.
+ */
+export function challengeProof(token: string, challenge: string): string {
+  return createHmac('sha256', token).update(`mcp-bridge-healthz:${challenge}`).digest('base64url');
+}
+
+export function proofMatches(token: string, challenge: string, proof: unknown): boolean {
+  return typeof proof === 'string' && tokensEqual(proof, challengeProof(token, challenge));
+}
+
+/**
+ * The daemon's view of the token: the file is checked at most once a second, so `token rotate`
+ * (or an edit by hand) takes effect without a restart, and a deleted file is written back.
+ */
+export class AccessToken {
+  private checkedAt = 0;
+  private stamp = '';
+
+  private constructor(
+    private readonly configDir: string,
+    private token: string,
+    private readonly now: () => number,
+  ) {
+    this.stamp = this.fileStamp();
+    this.checkedAt = now();
+  }
+
+  static async load(configDir: string, now: () => number = Date.now): Promise<AccessToken> {
+    return new AccessToken(configDir, await loadOrCreateAccessToken(configDir), now);
+  }
+
+  get file(): string {
+    return accessTokenPath(this.configDir);
+  }
+
+  current(): string {
+    const now = this.now();
+    if (now - this.checkedAt >= 1000) {
+      this.checkedAt = now;
+      const stamp = this.fileStamp();
+      if (stamp !== this.stamp) {
+        this.stamp = stamp;
+        const fresh = readAccessToken(this.configDir);
+        if (fresh) this.token = fresh;
+        else if (stamp === '') void writeAccessToken(this.configDir, this.token).catch(() => {});
+      }
+    }
+    return this.token;
+  }
+
+  matches(presented: string): boolean {
+    return tokensEqual(presented, this.current());
+  }
+
+  private fileStamp(): string {
+    try {
+      const info = lstatSync(this.file);
+      return `${info.ino}:${info.mtimeMs}:${info.size}`;
+    } catch {
+      return '';
+    }
+  }
+}
