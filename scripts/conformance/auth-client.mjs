@@ -104,7 +104,11 @@ async function main() {
     if (upstream().state === 'needs_auth') await login();
 
     const client = new Client({ name: 'conformance-auth-client', version: '0.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${daemon.accessToken}` } },
+      }),
+    );
     const { tools } = await client.listTools();
     log(`tools: ${tools.map((t) => t.name).join(', ')}`);
     for (;;) {

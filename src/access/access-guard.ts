@@ -27,7 +27,7 @@ export function accessGuard(token: AccessToken): RequestHandler {
         ? 'Bearer realm="mcp-bridge"'
         : 'Bearer realm="mcp-bridge", error="invalid_token"',
     );
-    const what = presented === undefined ? 'needs' : 'did not get the current';
+    const what = presented === undefined ? 'needs the' : 'did not get the current';
     sendJsonRpcError(
       res,
       401,
