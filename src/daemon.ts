@@ -47,6 +47,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const startedAt = Date.now();
   // loadConfig checked it too; a daemon built from another config must not read a foreign cache either.
   checkConfigDirSync(config.configDir);
+  const tokenWasExposed = config.auth === 'token' && AccessToken.tightenMode(config.configDir);
   const accessToken = config.auth === 'token' ? await AccessToken.load(config.configDir) : undefined;
   const cache = new CatalogCache({ configDir: config.configDir, logger });
   await cache.load();
@@ -133,6 +134,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     'mcp-bridge listening',
   );
   for (const warning of config.warnings ?? []) logger.warn({ config: config.file }, warning);
+  if (tokenWasExposed) {
+    logger.warn(
+      { file: accessToken?.file },
+      'the access token file was readable by other users; it is 0600 again, but run `mcp-bridge token rotate` in case it was read',
+    );
+  }
+  const stopWatchingToken = accessToken?.onChange(() => sessions.endSessions('the access token was rotated'));
   if (!accessToken) {
     logger.warn(
       { auth: 'none' },
@@ -155,6 +163,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        stopWatchingToken?.();
         await sessions.closeAll();
         server.closeAllConnections();
         clearInterval(reloadTimer);

@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CALLBACK_PATH } from '../config/schema.js';
 import { ERROR_CODES } from '../errors.js';
 import { sendJsonRpcError } from '../server/json-rpc-error.js';
-import type { AccessToken } from './access-token.js';
+import { type AccessToken, isSessionCredential } from './access-token.js';
 
 /**
  * Routes that work without the token: the liveness probe (it also answers the token challenge),
@@ -15,11 +15,23 @@ const OPEN_ROUTES = new Set([`GET /healthz`, `GET ${CALLBACK_PATH}`, `HEAD /heal
  * 401 for every request without `Authorization: Bearer <local access token>`. An allowed browser
  * origin never replaces the token: CORS only decides whether a page may read the answer.
  */
-export function accessGuard(token: AccessToken): RequestHandler {
+export interface AccessGuardOptions {
+  /** The MCP endpoint: the only path where a session credential counts. */
+  readonly mcpPath?: string | undefined;
+  /** Whether `id` is an open 2025 session: only those accept a session credential. */
+  readonly knownSession?: ((id: string) => boolean) | undefined;
+  /** A request passed (the connection limit keeps authenticated connections). */
+  readonly onAuthenticated?: ((req: Request) => void) | undefined;
+}
+
+export function accessGuard(token: AccessToken, options: AccessGuardOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     if (OPEN_ROUTES.has(`${req.method} ${req.path}`)) return next();
     const presented = bearerOf(req.headers.authorization);
-    if (presented !== undefined && token.matches(presented)) return next();
+    if (presented !== undefined && accepted(token, options, presented, req)) {
+      options.onAuthenticated?.(req);
+      return next();
+    }
     const code = presented === undefined ? 'ACCESS_TOKEN_REQUIRED' : 'ACCESS_TOKEN_INVALID';
     res.setHeader(
       'WWW-Authenticate',
@@ -28,14 +40,32 @@ export function accessGuard(token: AccessToken): RequestHandler {
         : 'Bearer realm="mcp-bridge", error="invalid_token"',
     );
     const what = presented === undefined ? 'needs the' : 'did not get the current';
+    // A web page (any Origin) is not told where the token lives: the path names the user.
+    const where = req.headers.origin === undefined ? ` It is in ${token.file} (readable only by you);` : '';
     sendJsonRpcError(
       res,
       401,
       ERROR_CODES[code].jsonRpc,
-      `mcp-bridge ${what} local access token. It is in ${token.file} (readable only by you); send it as "Authorization: Bearer <token>". Run "mcp-bridge clients" for ready-to-paste settings for Claude Code, Cursor, VS Code and the MCP Inspector; Claude Desktop through "mcp-bridge stdio" needs nothing.`,
-      { code, tokenFile: token.file, help: 'mcp-bridge clients' },
+      `mcp-bridge ${what} local access token.${where} send it as "Authorization: Bearer <token>". Run "mcp-bridge clients" for ready-to-paste settings for Claude Code, Cursor, VS Code and the MCP Inspector; Claude Desktop through "mcp-bridge stdio" needs nothing.`,
+      {
+        code,
+        ...(req.headers.origin === undefined ? { tokenFile: token.file } : {}),
+        help: 'mcp-bridge clients',
+      },
     );
   };
+}
+
+function accepted(token: AccessToken, options: AccessGuardOptions, presented: string, req: Request): boolean {
+  if (!isSessionCredential(presented)) return token.matches(presented);
+  const header = req.headers['mcp-session-id'];
+  const sessionId = Array.isArray(header) ? header[0] : header;
+  return (
+    req.path === options.mcpPath &&
+    sessionId !== undefined &&
+    options.knownSession?.(sessionId) === true &&
+    token.matchesSession(presented, sessionId)
+  );
 }
 
 function bearerOf(header: string | undefined): string | undefined {

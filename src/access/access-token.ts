@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { lstatSync, readFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readFileSync } from 'node:fs';
 import { link, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BridgeError, errorMessage } from '../errors.js';
@@ -110,14 +110,31 @@ export function tokensEqual(presented: string, expected: string): boolean {
 /**
  * What the daemon answers to `/healthz?challenge=…`: proof that it knows the token, without sending
  * it. The CLI and the shim check it before they send the token, so a process squatting on the port
- * never receives it.
+ * never receives it. The port the daemon was reached on is part of it: a proof relayed from a
+ * daemon elsewhere (another port, same config dir) does not vouch for this one.
  */
-export function challengeProof(token: string, challenge: string): string {
-  return createHmac('sha256', token).update(`mcp-bridge-healthz:${challenge}`).digest('base64url');
+export function challengeProof(token: string, port: number, challenge: string): string {
+  return createHmac('sha256', token).update(`mcp-bridge-healthz:${port}:${challenge}`).digest('base64url');
 }
 
-export function proofMatches(token: string, challenge: string, proof: unknown): boolean {
-  return typeof proof === 'string' && tokensEqual(proof, challengeProof(token, challenge));
+export function proofMatches(token: string, port: number, challenge: string, proof: unknown): boolean {
+  return typeof proof === 'string' && tokensEqual(proof, challengeProof(token, port, challenge));
+}
+
+const SESSION_PREFIX = 'mcpbs_';
+
+/**
+ * A credential good for one 2025 session only: what the shim sends after `initialize`, so a
+ * program that takes the port after the daemon stops (the shim's event stream reconnects on its
+ * own) learns nothing that works against the next daemon. Derived, so the daemon stores nothing;
+ * a rotated token invalidates it.
+ */
+export function sessionCredential(token: string, sessionId: string): string {
+  return `${SESSION_PREFIX}${createHmac('sha256', token).update(`mcp-bridge-session:${sessionId}`).digest('base64url')}`;
+}
+
+export function isSessionCredential(value: string): boolean {
+  return value.startsWith(SESSION_PREFIX);
 }
 
 /**
@@ -127,6 +144,8 @@ export function proofMatches(token: string, challenge: string, proof: unknown): 
 export class AccessToken {
   private checkedAt = 0;
   private stamp = '';
+  private readonly listeners = new Set<() => void>();
+  private watcher: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly configDir: string,
@@ -141,6 +160,36 @@ export class AccessToken {
     return new AccessToken(configDir, await loadOrCreateAccessToken(configDir), now);
   }
 
+  /**
+   * Whether the file was readable by others when the daemon started (a dotfile sync or a restore can
+   * do that); it is then made 0600 again, and the token should be rotated.
+   */
+  static tightenMode(configDir: string): boolean {
+    const file = accessTokenPath(configDir);
+    try {
+      const info = lstatSync(file);
+      if (!info.isFile() || (info.mode & 0o077) === 0) return false;
+      chmodSync(file, 0o600);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Calls `listener` when the token changes (rotation); checks the file every second meanwhile. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    this.watcher ??= setInterval(() => this.current(), 1000);
+    this.watcher.unref();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) {
+        clearInterval(this.watcher);
+        this.watcher = undefined;
+      }
+    };
+  }
+
   get file(): string {
     return accessTokenPath(this.configDir);
   }
@@ -153,8 +202,10 @@ export class AccessToken {
       if (stamp !== this.stamp) {
         this.stamp = stamp;
         const fresh = readAccessToken(this.configDir);
-        if (fresh) this.token = fresh;
-        else if (stamp === '') void writeAccessToken(this.configDir, this.token).catch(() => {});
+        if (fresh && fresh !== this.token) {
+          this.token = fresh;
+          for (const listener of this.listeners) listener();
+        } else if (!fresh && stamp === '') void writeAccessToken(this.configDir, this.token).catch(() => {});
       }
     }
     return this.token;
@@ -162,6 +213,11 @@ export class AccessToken {
 
   matches(presented: string): boolean {
     return tokensEqual(presented, this.current());
+  }
+
+  /** `presented` is the session credential of `sessionId` under the current token. */
+  matchesSession(presented: string, sessionId: string): boolean {
+    return tokensEqual(presented, sessionCredential(this.current(), sessionId));
   }
 
   private fileStamp(): string {

@@ -137,9 +137,9 @@ async function loginThroughDaemon(
   options: LoginOptions,
 ): Promise<void> {
   const { name } = target;
-  const response = await fetch(`${daemon.base}/oauth/login`, {
+  const response = await daemon.fetch('/oauth/login', {
     method: 'POST',
-    headers: { ...daemon.headers, 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ upstream: name }),
     signal: AbortSignal.timeout(60_000),
   });
@@ -157,8 +157,7 @@ async function loginThroughDaemon(
   await showAuthorizationUrl(name, body.authorizationUrl, options.open);
   const state = body.state;
   const final = await waitForLogin(options.timeoutMs, async () => {
-    const poll = await fetch(`${daemon.base}/oauth/login/${encodeURIComponent(state)}`, {
-      headers: daemon.headers,
+    const poll = await daemon.fetch(`/oauth/login/${encodeURIComponent(state)}`, {
       signal: AbortSignal.timeout(5000),
     });
     if (poll.status === 404)

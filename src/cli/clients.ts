@@ -36,6 +36,8 @@ export async function runClients(argv: string[]): Promise<number> {
     lines.push(
       `These settings hold your local access token (from ${accessTokenPath(config.configDir)}).`,
       'Paste them only into your own clients; "mcp-bridge token rotate" replaces the token.',
+      'The Claude Code and Inspector commands put it on a command line (shell history, ps): prefer the',
+      'JSON forms where a client takes them, and rotate the token if a command line was shared.',
       '',
     );
   } else {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { accessTokenPath, proofMatches, readAccessToken } from '../access/access-token.js';
+import { accessTokenPath, proofMatches, readAccessToken, sessionCredential } from '../access/access-token.js';
 import { defaultLogPath, localDaemonBase, resolveConfigDir, resolveConfigFile } from '../config/paths.js';
 import { BridgeError } from '../errors.js';
 import { StdioProxy } from '../shim/stdio-proxy.js';
@@ -32,7 +32,8 @@ export async function runStdio(argv: string[]): Promise<number> {
   if (!Number.isFinite(waitS) || waitS < 0) {
     throw new BridgeError('USAGE', `stdio: --wait must be a number of seconds, got "${values.wait}"`);
   }
-  const url = values.url ?? daemonUrl(values.config);
+  const file = readRawConfig(values.config);
+  const url = values.url ?? daemonUrl(file);
   const configDir = resolveConfigDir();
   const log = (line: string) => process.stderr.write(`mcp-bridge stdio: ${line}\n`);
   const proxy = new StdioProxy({
@@ -46,25 +47,31 @@ export async function runStdio(argv: string[]): Promise<number> {
     access: {
       token: () => readAccessToken(configDir),
       proofMatches,
+      sessionCredential,
       file: accessTokenPath(configDir),
+      required: (process.env.MCP_BRIDGE_AUTH || file.auth) !== 'none',
     },
   });
   return proxy.run();
 }
 
 /**
- * The daemon's endpoint from MCP_BRIDGE_* variables, else the config file's port, host and mcpPath
- * (read as plain JSON: the shim does not validate the config, the daemon does), else the defaults.
+ * The config file as plain JSON: the shim does not validate it (the daemon does), it only needs
+ * the port, host, mcpPath and auth. No (or a broken) file: the defaults are right for most people.
  */
-function daemonUrl(configPath: string | undefined): string {
-  const env = process.env;
-  let file: Record<string, unknown> = {};
+function readRawConfig(configPath: string | undefined): Record<string, unknown> {
   try {
-    const parsed = JSON.parse(readFileSync(resolveConfigFile({ configPath, env }).file, 'utf8')) as unknown;
-    if (typeof parsed === 'object' && parsed !== null) file = parsed as Record<string, unknown>;
+    const parsed = JSON.parse(readFileSync(resolveConfigFile({ configPath }).file, 'utf8')) as unknown;
+    if (typeof parsed === 'object' && parsed !== null) return parsed as Record<string, unknown>;
   } catch {
-    // No (or a broken) config: the daemon will report it; the defaults are right for most people.
+    // the daemon will report it
   }
+  return {};
+}
+
+/** The daemon's endpoint from MCP_BRIDGE_* variables, else the config file's, else the defaults. */
+function daemonUrl(file: Record<string, unknown>): string {
+  const env = process.env;
   const pick = (name: string, key: string, fallback: string) =>
     env[name] ||
     (typeof file[key] === 'string' || typeof file[key] === 'number' ? String(file[key]) : fallback);

@@ -31,6 +31,8 @@ export interface HttpAppOptions {
   readonly oauth?: Router | undefined;
   /** The local access token every route but /healthz and the OAuth callback needs; absent with `"auth": "none"`. */
   readonly accessToken?: AccessToken | undefined;
+  /** A request passed the access guard (its connection is the owner's). */
+  readonly onAuthenticated?: ((req: Request) => void) | undefined;
 }
 
 /** The daemon's HTTP surface: guards first, then /mcp, /healthz and /status. */
@@ -45,13 +47,24 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use(originGuard(origins));
   app.use(corsForAllowedOrigins(origins));
   const { accessToken } = options;
-  if (accessToken) app.use(accessGuard(accessToken));
+  if (accessToken) {
+    app.use(
+      accessGuard(accessToken, {
+        mcpPath: config.mcpPath,
+        knownSession: (id) => sessions.has(id),
+        onAuthenticated: options.onAuthenticated,
+      }),
+    );
+  }
 
   // `?challenge=` lets the CLI and the shim check that this is our daemon before they send the token.
   app.get('/healthz', (req, res) => {
     const challenge = typeof req.query.challenge === 'string' ? req.query.challenge.slice(0, 200) : undefined;
     const auth = accessToken ? 'token' : 'none';
-    const proof = accessToken && challenge ? challengeProof(accessToken.current(), challenge) : undefined;
+    const proof =
+      accessToken && challenge
+        ? challengeProof(accessToken.current(), req.socket.localPort ?? 0, challenge)
+        : undefined;
     res.json({ ok: true, version: VERSION, auth, ...(proof ? { proof } : {}) });
   });
   app.get('/status', (_req, res) => {

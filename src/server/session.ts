@@ -170,6 +170,24 @@ export class SessionManager {
     return this.sessions.size;
   }
 
+  /** Whether `id` is an open 2025-era session (its initialize passed the access guard). */
+  has(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  /**
+   * Ends every 2025-era session now, open streams included: after the access token is rotated,
+   * nothing opened with the old one may go on. Clients that have the new token start again.
+   */
+  endSessions(reason: string): void {
+    if (this.sessions.size === 0) return;
+    this.options.logger.info({ sessions: this.sessions.size, reason }, 'ending every session');
+    for (const [id, session] of this.sessions) {
+      this.sessions.delete(id);
+      void session.server.close().catch(() => {});
+    }
+  }
+
   async handle(req: Request, res: Response): Promise<void> {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;

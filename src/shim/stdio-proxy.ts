@@ -41,8 +41,15 @@ export interface ShimOptions {
 export interface ShimAccess {
   /** The token file's current token, if there is one. */
   token(): string | undefined;
-  /** Whether `proof` is the daemon's answer to `challenge` for `token` (see challengeProof). */
-  proofMatches(token: string, challenge: string, proof: unknown): boolean;
+  /** Whether `proof` is the daemon's answer to `challenge` on `port` for `token` (see challengeProof). */
+  proofMatches(token: string, port: number, challenge: string, proof: unknown): boolean;
+  /** What the shim sends after initialize: good for that one session only (see sessionCredential). */
+  sessionCredential(token: string, sessionId: string): string;
+  /**
+   * The local config does not say `"auth": "none"`: a daemon that claims to need no token while a
+   * token file exists is not believed (it may be a program squatting on the port).
+   */
+  readonly required: boolean;
   /** Where the token lives, for error messages. */
   readonly file: string;
 }
@@ -51,6 +58,8 @@ export interface ShimAccess {
 const SAFE_TO_REPEAT =
   /^(ping|tools\/list|resources\/list|resources\/templates\/list|resources\/read|prompts\/list|prompts\/get|completion\/complete|logging\/setLevel)$/;
 const RESTARTED = -32002;
+/** How often one request is sent again after the daemon dropped it. */
+const MAX_ATTEMPTS = 4;
 /** How long answers to requests already sent are awaited after stdin ends. */
 const DRAIN_MS = 10_000;
 const UNREACHABLE = -32003;
@@ -68,9 +77,13 @@ export class StdioProxy {
   private stream: AbortController | undefined;
   private closing = false;
   private reinitCount = 0;
-  /** The token this shim sends; set once the daemon proved it knows it. */
+  /** The session credential this shim sends after initialize (never the token itself). */
   private bearer: string | undefined;
+  /** Requests the client cancelled: their streams may end without an answer, by design. */
+  private readonly cancelled = new Set<Id>();
   private versionChecked = false;
+  /** Set while the shim checks that the daemon is still the one it verified (requests wait). */
+  private checking: Promise<boolean> | undefined;
 
   constructor(private readonly options: ShimOptions) {}
 
@@ -125,6 +138,10 @@ export class StdioProxy {
       await this.forwardRequest(message);
       return;
     }
+    if (message.method === 'notifications/cancelled') {
+      const id = message.params?.requestId;
+      if (typeof id === 'string' || typeof id === 'number') this.cancelled.add(id);
+    }
     // A notification, or the client's answer to a request of the daemon (elicitation, sampling…).
     try {
       await this.ready();
@@ -163,11 +180,12 @@ export class StdioProxy {
   private async initializeSession(message: Message): Promise<Message> {
     this.sessionId = undefined;
     this.protocolVersion = undefined;
-    await this.verifyDaemon();
+    this.bearer = undefined;
+    const token = await this.verifyDaemon();
     // A daemon that accepts connections but never answers must not hold the client forever.
     const response = await this.fetchOrThrow({
       method: 'POST',
-      headers: this.headers(),
+      headers: { ...this.headers(), ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(message),
       signal: AbortSignal.timeout(Math.max(this.options.waitMs, 10_000)),
     });
@@ -179,12 +197,14 @@ export class StdioProxy {
       this.sessionId = response.headers.get('mcp-session-id') ?? undefined;
       const version = reply.result.protocolVersion;
       this.protocolVersion = typeof version === 'string' ? version : undefined;
+      if (token && this.sessionId)
+        this.bearer = this.options.access?.sessionCredential(token, this.sessionId);
     }
     return reply;
   }
 
   private async forwardRequest(message: Message): Promise<void> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       try {
         await this.ready();
       } catch (error) {
@@ -209,8 +229,24 @@ export class StdioProxy {
         }
         const messages = await this.readMessages(response, message.id, (m) => this.write(m));
         if (messages.some((m) => m.id === message.id && (m.result || m.error))) return;
+        // The client cancelled it: the daemon ends the stream without an answer, as it should.
+        if (this.cancelled.delete(message.id as Id)) return;
         throw new Error('the response stream ended before the answer');
       } catch (error) {
+        if (this.cancelled.delete(message.id as Id)) return;
+        // A request the daemon keeps dropping (not a restart: something about the request itself)
+        // must not send the shim round a reconnect loop that fills the daemon's sessions.
+        if (attempt >= MAX_ATTEMPTS) {
+          this.write({
+            jsonrpc: '2.0',
+            id: message.id as Id,
+            error: {
+              code: RESTARTED,
+              message: `mcp-bridge dropped ${message.method} ${attempt} times in a row (${error instanceof Error ? error.message : String(error)}); see the daemon's log`,
+            },
+          });
+          return;
+        }
         if (error instanceof NotDelivered || SAFE_TO_REPEAT.test(message.method ?? '')) {
           this.reconnect(session);
           continue;
@@ -232,7 +268,28 @@ export class StdioProxy {
 
   /** Resolves when a session is usable; waits (bounded) while the shim reconnects. */
   private async ready(): Promise<void> {
+    if (this.checking) await this.checking;
     if (this.reconnecting) await this.reconnecting;
+  }
+
+  /**
+   * The event stream ended: the daemon may have stopped, and whatever answers on the port next
+   * must prove itself before it gets another request. Requests wait for the check; if it fails,
+   * a reconnect (which verifies again) takes over.
+   */
+  private recheck(session: string | undefined): Promise<boolean> {
+    this.checking ??= this.verifyDaemon()
+      .then(
+        () => true,
+        () => {
+          this.reconnect(session);
+          return false;
+        },
+      )
+      .finally(() => {
+        this.checking = undefined;
+      });
+    return this.checking;
   }
 
   /** Starts a new session once, for everyone who saw `failedSession` fail. */
@@ -242,6 +299,8 @@ export class StdioProxy {
     this.stream?.abort();
     this.stream = undefined;
     this.options.log('lost the daemon session; reconnecting');
+    // A daemon that is still there (it only dropped a request) must not keep the old session.
+    void this.endSession();
     const deadline = Date.now() + this.options.waitMs;
     this.reconnecting = (async () => {
       let started = false;
@@ -299,7 +358,10 @@ export class StdioProxy {
             signal: controller.signal,
           });
           if (response.status === 405) return;
-          if (response.status === 404) {
+          // 404: the daemon forgot the session; 401: the token was rotated (or this is not our
+          // daemon). Either way a new, verified session, never the same request again.
+          if (response.status === 404 || response.status === 401) {
+            await response.body?.cancel().catch(() => {});
             this.reconnect(session);
             return;
           }
@@ -308,7 +370,8 @@ export class StdioProxy {
         } catch {
           if (controller.signal.aborted) return;
         }
-        if (this.sessionId !== session) return;
+        if (this.sessionId !== session || controller.signal.aborted) return;
+        if (!(await this.recheck(session))) return;
         await sleep(delay).catch(() => {});
       }
     })();
@@ -427,7 +490,7 @@ export class StdioProxy {
    * Asks /healthz to prove it knows the local access token before the token is sent anywhere: a
    * program squatting on the daemon's port must never receive it. Also checks the daemon's version.
    */
-  private async verifyDaemon(): Promise<void> {
+  private async verifyDaemon(): Promise<string | undefined> {
     const challenge = randomBytes(16).toString('base64url');
     const health = new URL(`/healthz?challenge=${challenge}`, this.options.url);
     let body: { version?: string; auth?: string; proof?: unknown };
@@ -449,21 +512,28 @@ export class StdioProxy {
       }
     }
     const access = this.options.access;
-    this.bearer = undefined;
-    // A daemon that does not ask for a token (auth "none", or an older version) is sent none.
-    if (body.auth !== 'token' || !access) return;
+    if (!access) return undefined;
     const token = access.token();
+    if (body.auth !== 'token') {
+      // A daemon that asks for no token is sent none; but with a token file and a config that wants
+      // one, it is more likely a program squatting on the port than our daemon.
+      if (!token || !access.required) return undefined;
+      throw new Error(
+        `what answers at ${health.origin} does not ask for the access token in ${access.file}, although the config does (DAEMON_NOT_VERIFIED); if it is an older mcp-bridge, restart it; if "auth" should be "none", set it in the config`,
+      );
+    }
     if (!token) {
       throw new Error(
         `the daemon needs the local access token, and ${access.file} is missing or unreadable; start the daemon once as this user to create it`,
       );
     }
-    if (!access.proofMatches(token, challenge, body.proof)) {
+    const port = Number(health.port || (health.protocol === 'https:' ? 443 : 80));
+    if (!access.proofMatches(token, port, challenge, body.proof)) {
       throw new Error(
         `what answers at ${health.origin} could not prove it knows the access token in ${access.file}, so the shim did not send it (DAEMON_NOT_VERIFIED); is another program using the port?`,
       );
     }
-    this.bearer = token;
+    return token;
   }
 
   private async endSession(): Promise<void> {

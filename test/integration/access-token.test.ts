@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -9,6 +9,7 @@ import {
   ACCESS_TOKEN_FILE,
   challengeProof,
   newAccessToken,
+  sessionCredential,
   writeAccessToken,
 } from '../../src/access/access-token.js';
 import type { Daemon } from '../../src/daemon.js';
@@ -149,7 +150,7 @@ describe('the local access token', () => {
     expect(body).toMatchObject({
       ok: true,
       auth: 'token',
-      proof: challengeProof(daemon.accessToken!, 'abc123'),
+      proof: challengeProof(daemon.accessToken!, daemon.port, 'abc123'),
     });
     expect(JSON.stringify(body)).not.toContain(daemon.accessToken!);
     const plain = (await (await fetch(`${base}/healthz`)).json()) as Record<string, unknown>;
@@ -169,6 +170,101 @@ describe('the local access token', () => {
     );
     expect((await fetch(`${base}/status`, { headers: { authorization: `Bearer ${old}` } })).status).toBe(401);
     expect(statSync(join(dir, ACCESS_TOKEN_FILE)).mode & 0o777).toBe(0o600);
+  });
+
+  it('ends sessions and streams opened with a token that was rotated', async () => {
+    const { daemon, dir, base } = await daemonIn();
+    const init = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...mcpHeaders, ...authHeaders(daemon) },
+      body: initialize,
+    });
+    const session = init.headers.get('mcp-session-id')!;
+    await init.body?.cancel();
+    const sessionHeaders = {
+      ...authHeaders(daemon),
+      'mcp-session-id': session,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...mcpHeaders, ...sessionHeaders },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
+    const stream = await fetch(`${base}/mcp`, {
+      headers: { ...sessionHeaders, accept: 'text/event-stream' },
+    });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    const ended = (async () => {
+      for (;;) if ((await reader.read()).done) return;
+    })();
+    await writeAccessToken(dir, newAccessToken());
+    await ended;
+    const after = await fetch(`${base}/mcp`, { headers: { ...sessionHeaders, accept: 'text/event-stream' } });
+    expect(after.status).toBe(401);
+  });
+
+  it('makes a token file that others could read private again, and says so', async () => {
+    const temp = makeTempDir();
+    closers.push(temp.cleanup);
+    const first = await startTestDaemon(temp.dir, []);
+    await first.close();
+    chmodSync(join(temp.dir, ACCESS_TOKEN_FILE), 0o644);
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const second = await startTestDaemon(temp.dir, [], { logger: pino({ level: 'warn' }, sink) });
+    closers.push(() => second.close());
+    expect(statSync(join(temp.dir, ACCESS_TOKEN_FILE)).mode & 0o777).toBe(0o600);
+    expect(lines.join('')).toContain('mcp-bridge token rotate');
+  });
+
+  it('tells a web page that it needs the token, but not where the file is', async () => {
+    const { base, dir } = await daemonIn();
+    const response = await fetch(`${base}/status`, {
+      headers: { origin: 'https://x.claudeusercontent.com' },
+    });
+    expect(response.status).toBe(401);
+    const text = await response.text();
+    expect(text).toContain('local access token');
+    expect(text).not.toContain(dir);
+  });
+
+  it('accepts a session credential only for its own open session', async () => {
+    const { daemon, base } = await daemonIn();
+    const token = daemon.accessToken!;
+    const init = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...mcpHeaders, authorization: `Bearer ${token}` },
+      body: initialize,
+    });
+    const session = init.headers.get('mcp-session-id')!;
+    await init.body?.cancel();
+    const ping = (credential: string, id: string) =>
+      fetch(`${base}/mcp`, {
+        method: 'POST',
+        headers: {
+          ...mcpHeaders,
+          authorization: `Bearer ${credential}`,
+          'mcp-session-id': id,
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping' }),
+      });
+    expect((await ping(sessionCredential(token, session), session)).status).toBe(200);
+    expect((await ping(sessionCredential(token, 'another-session'), 'another-session')).status).toBe(401);
+    expect((await ping(sessionCredential(token, session), 'another-session')).status).toBe(401);
+    expect((await ping(sessionCredential(newAccessToken(), session), session)).status).toBe(401);
+    // Not a credential for anything but /mcp with that session.
+    const status = await fetch(`${base}/status`, {
+      headers: { authorization: `Bearer ${sessionCredential(token, session)}`, 'mcp-session-id': session },
+    });
+    expect(status.status).toBe(401);
   });
 
   it('with "auth": "none", serves without a token and warns at start', async () => {

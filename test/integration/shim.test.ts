@@ -298,6 +298,36 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     expect(daemonsFor(config)).toEqual([status.pid]);
   });
 
+  it('lets the client cancel a call: no "restarted" error, no new session, the next call works', async () => {
+    const { dir } = setup();
+    const port = await freePort();
+    await daemon(dir, port);
+    const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`]);
+    raw.send(initialize());
+    await raw.reply(1);
+    raw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    raw.send({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'fake__slow', arguments: { ms: 3000 } },
+    });
+    raw.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 2, reason: 'user' } });
+    raw.send({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: { name: 'fake__echo', arguments: { text: 'after' } },
+    });
+    expect(await raw.reply(3)).toHaveProperty('result');
+    // The cancelled call is never answered (the client gave up on it) and nothing reconnected. The
+    // daemon ends the cancelled call's stream within milliseconds; this settles that, not a race.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(raw.lines.map((l) => JSON.parse(l) as { id?: number }).filter((m) => m.id === 2)).toEqual([]);
+    expect(raw.stderr()).not.toContain('reconnecting');
+    expect(raw.lines.join('\n')).not.toContain('list_changed');
+  });
+
   it('answers calls already sent, then ends its session (DELETE) and exits 0 when stdin closes', async () => {
     const { dir } = setup();
     const port = await freePort();

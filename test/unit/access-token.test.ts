@@ -5,9 +5,11 @@ import {
   AccessToken,
   accessTokenPath,
   challengeProof,
+  isSessionCredential,
   loadOrCreateAccessToken,
   proofMatches,
   readAccessToken,
+  sessionCredential,
   tokensEqual,
   writeAccessToken,
 } from '../../src/access/access-token.js';
@@ -56,13 +58,23 @@ describe('access-token', () => {
     expect(tokensEqual('mcpb_a'.repeat(100), 'mcpb_a')).toBe(false);
   });
 
-  it('proofs bind the token and the challenge', () => {
-    const proof = challengeProof('mcpb_x', 'c1');
-    expect(proofMatches('mcpb_x', 'c1', proof)).toBe(true);
-    expect(proofMatches('mcpb_x', 'c2', proof)).toBe(false);
-    expect(proofMatches('mcpb_y', 'c1', proof)).toBe(false);
-    expect(proofMatches('mcpb_x', 'c1', undefined)).toBe(false);
+  it('proofs bind the token, the port the daemon was reached on, and the challenge', () => {
+    const proof = challengeProof('mcpb_x', 8769, 'c1');
+    expect(proofMatches('mcpb_x', 8769, 'c1', proof)).toBe(true);
+    expect(proofMatches('mcpb_x', 8769, 'c2', proof)).toBe(false);
+    expect(proofMatches('mcpb_x', 8770, 'c1', proof)).toBe(false);
+    expect(proofMatches('mcpb_y', 8769, 'c1', proof)).toBe(false);
+    expect(proofMatches('mcpb_x', 8769, 'c1', undefined)).toBe(false);
     expect(proof).not.toContain('mcpb_x');
+  });
+
+  it('session credentials are bound to one session and to the current token', () => {
+    const credential = sessionCredential('mcpb_x', 'session-1');
+    expect(isSessionCredential(credential)).toBe(true);
+    expect(isSessionCredential('mcpb_x')).toBe(false);
+    expect(credential).not.toBe(sessionCredential('mcpb_x', 'session-2'));
+    expect(credential).not.toBe(sessionCredential('mcpb_y', 'session-1'));
+    expect(credential).not.toContain('mcpb_x');
   });
 
   it('picks up a rotated file at most once a second, and writes a deleted one back', async () => {
