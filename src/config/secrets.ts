@@ -108,6 +108,79 @@ export function redactUpstreamConfig(config: UpstreamConfig): Record<string, unk
 }
 
 /**
+ * Names that say "secret" plainly, judged by their last word (`--api-key`, `--apiKey`, `GH_PAT`,
+ * `--client-secret`; not `--max-tokens`, `--token-file`, `--session-dir`). Unlike looksSecret,
+ * which hides a value in the start line on the faintest hint, this decides what is replaced in
+ * everything the upstream prints, where a false match hides diagnostics (a port, a count, a path).
+ */
+const CLEAR_SECRET_WORD =
+  /(?:token|secret|passw(?:or)?d|passphrase|apikey|accesskey|secretkey|privatekey|credentials?)$|^(?:key|pwd|pw|pass|pat|cookie|jwt|bearer)$/;
+
+/** `auth` is a credential in `--auth user:pass` and a mode in `--auth oauth`. */
+const WEAK_SECRET_WORD = /^auth$/;
+const PLAIN_WORDS = /^[a-z]+(?:-[a-z]+)*$/;
+const FILE_PATH = /^(?:\/|~\/|\.\.?\/)[^\s:@]*$/;
+
+function nameWords(name: string): string[] {
+  return name
+    .replace(/^-+/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase()
+    .split(/[-_.]+/)
+    .filter(Boolean);
+}
+
+/** Whether `value`, given to `name` (a flag or variable), is a secret wherever it shows up. */
+function isClearSecret(name: string, value: string): boolean {
+  const words = nameWords(name);
+  const last = words.at(-1) ?? '';
+  // `--no-auth`, `--disable-token`: a switch, so what follows is not its value.
+  if (words.length > 1 && /^(?:no|disable|without|skip)$/.test(words[0]!)) return false;
+  // `--tls-key /etc/ssl/key.pem`, GOOGLE_APPLICATION_CREDENTIALS=/…/creds.json: where the secret
+  // is, worth seeing in "cannot read …".
+  if (FILE_PATH.test(value)) return false;
+  if (CLEAR_SECRET_WORD.test(last)) return true;
+  return WEAK_SECRET_WORD.test(last) && !PLAIN_WORDS.test(value);
+}
+
+/**
+ * Env values under names that only hint at a secret (`MAX_TOKENS`, `SESSION_DIR`, `AUTH_MODE`) that
+ * are plainly not one: a number, a lowercase word, a file path.
+ */
+function plainlyNotSecret(value: string): boolean {
+  return /^\d+$/.test(value) || PLAIN_WORDS.test(value) || FILE_PATH.test(value);
+}
+
+const LONG_FLAG = /^--?[A-Za-z][A-Za-z0-9_.-]+$/;
+const LONG_ASSIGNMENT = /^(--?[A-Za-z][A-Za-z0-9_.-]+)=(.+)$/;
+
+/**
+ * The args' secrets for replacing verbatim in everything the upstream prints. Narrower than what
+ * redactArgs hides in the start line: a short flag's value (`-p 8080`, `-t stdio`) or a
+ * broad match's (`--max-tokens 4096`) counts only when it looks random.
+ */
+function argSecrets(args: readonly string[]): string[] {
+  const found: string[] = [];
+  const hidden = redactArgs(args);
+  args.forEach((arg, i) => {
+    found.push(...urlCredentials(arg));
+    // A token shape or a URL password inside any arg (a path after `--private-key=` is no secret).
+    const shaped = redactSecrets(arg);
+    const inside = hiddenPart(arg, shaped);
+    if (shaped !== arg && !FILE_PATH.test(inside)) found.push(inside);
+    if (hidden[i] === arg) return;
+    const part = hiddenPart(arg, hidden[i]!);
+    const previous = args[i - 1];
+    const assigned = LONG_ASSIGNMENT.exec(arg) ?? ENV_ASSIGNMENT.exec(arg);
+    const clear =
+      (previous !== undefined && LONG_FLAG.test(previous) && isClearSecret(previous, arg)) ||
+      (assigned !== null && isClearSecret(assigned[1]!, assigned[2]!));
+    if (clear || looksRandom(part)) found.push(part);
+  });
+  return found;
+}
+
+/**
  * The secret values of an upstream, to be replaced verbatim wherever its output is shown (stderr in
  * /status, error messages). `original` is the config before `op://` references were resolved: what
  * came from 1Password is secret whatever its name. Env values of innocent names (NODE_ENV=production,
@@ -119,11 +192,12 @@ export function secretValuesOf(config: UpstreamConfig, original: UpstreamConfig 
   const record = config.kind === 'stdio' ? config.env : config.headers;
   for (const [name, value] of Object.entries(record)) {
     const fromOp = originalRecord[name]?.startsWith('op://') && originalRecord[name] !== value;
-    if (config.kind === 'http' || fromOp || looksSecret(name) || looksRandom(value)) {
+    // "Bearer X" under any name (BASIC=Basic …): X alone may show up too.
+    const scheme = /^(?:Bearer|Basic|Token)\s+(\S+)$/i.exec(value);
+    if (scheme) found.push(value, scheme[1]!);
+    const secretName = looksSecret(name) && (isClearSecret(name, value) || !plainlyNotSecret(value));
+    if (config.kind === 'http' || fromOp || secretName || looksRandom(value)) {
       found.push(value);
-      // "Bearer X": X alone may show up too.
-      const scheme = /^(?:Bearer|Basic|Token)\s+(\S+)$/i.exec(value);
-      if (scheme) found.push(scheme[1]!);
     } else {
       // Only the secret inside (a URL's password): the rest of DATABASE_URL is worth seeing.
       const redacted = redactSecrets(value);
@@ -132,11 +206,7 @@ export function secretValuesOf(config: UpstreamConfig, original: UpstreamConfig 
     found.push(...urlCredentials(value));
   }
   if (config.kind === 'stdio') {
-    const hidden = redactArgs(config.args);
-    config.args.forEach((arg, i) => {
-      if (hidden[i] !== arg) found.push(hiddenPart(arg, hidden[i]!));
-      found.push(...urlCredentials(arg));
-    });
+    found.push(...argSecrets(config.args));
   } else {
     found.push(...urlCredentials(config.url));
     try {

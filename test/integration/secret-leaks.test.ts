@@ -11,23 +11,64 @@ import { waitFor } from '../helpers/wait.js';
 
 const LEAKY_SERVER = fileURLToPath(new URL('../fixtures/leaky-server.mjs', import.meta.url));
 
-// Planted secrets: in env (a secret name, a URL with a password, an innocent name with a random
-// value), after short and long flags, and one the child makes up (in no config at all).
+// Planted secrets: in env (a secret name, URLs with a password, an innocent name with a random
+// value, a Basic credential under an innocent name), after long flags and a short one (a short
+// flag's value counts everywhere only when it looks random), and ones the child makes up (in no
+// config at all: see the fixture).
 const GH_PAT = `ghp_${'P1aNt3dT0k3n'.repeat(3)}`;
 const DB_PASSWORD = 's3cretpw';
 const INNOCENT_ID = 'Zq81Lm0Xv4Rt7Yp2';
-const ARG_PASSWORD = 'hunter2-pw';
+const ARG_PASSWORD = 'Pw9xK2mQ7vL4nR8t';
 const ARG_TOKEN = 'tee-token-9';
 const ARG_KEY = 'apikey-value-1';
+// base64 of "leak:pass": no digit or symbol to tell it from a word.
+const BASIC_CREDENTIAL = 'bGVhazpwYXNz';
+// A password with an `@`: the part after it is what used to leak.
+const MYSQL_PASSWORD_TAIL = 'ssw0rd';
 const FRESH_TOKEN = ['ghp', 'Fr35hT0k3nFr35hT0k3nFr35hT0k3nFr35hT'].join('_');
-const SECRETS = [GH_PAT, DB_PASSWORD, INNOCENT_ID, ARG_PASSWORD, ARG_TOKEN, ARG_KEY, FRESH_TOKEN];
+const FRESH_MCPB = ['mcpb', 'Fr35hBr1dgeT0k3n-Fr35hBr1dgeT0k3n_Fr35hBr1d'].join('_');
+const FRESH_BASIC = 'ZXZlOnJleHFx';
+const FRESH_URL_PASSWORD_TAIL = 'pw@db2';
+const SECRETS = [
+  GH_PAT,
+  DB_PASSWORD,
+  INNOCENT_ID,
+  ARG_PASSWORD,
+  ARG_TOKEN,
+  ARG_KEY,
+  BASIC_CREDENTIAL,
+  MYSQL_PASSWORD_TAIL,
+  FRESH_TOKEN,
+  FRESH_MCPB,
+  FRESH_BASIC,
+  FRESH_URL_PASSWORD_TAIL,
+];
 
 const leaky: StdioUpstreamConfig = {
   kind: 'stdio',
   name: 'leaky',
   command: process.execPath,
-  args: [LEAKY_SERVER, '-p', ARG_PASSWORD, '-t', ARG_TOKEN, '--api-key', ARG_KEY],
-  env: { GH_PAT, DATABASE_URL: `postgres://u:${DB_PASSWORD}@db.local/app`, INNOCENT_ID },
+  args: [
+    LEAKY_SERVER,
+    '-p',
+    ARG_PASSWORD,
+    '--token',
+    ARG_TOKEN,
+    '--api-key',
+    ARG_KEY,
+    // Not secrets: they must stay readable in what the child prints.
+    '--max-tokens',
+    '4096',
+    '-t',
+    'stdio',
+  ],
+  env: {
+    GH_PAT,
+    DATABASE_URL: `postgres://u:${DB_PASSWORD}@db.local/app`,
+    MYSQL_URL: `mysql://user:p@${MYSQL_PASSWORD_TAIL}@db.local/app`,
+    INNOCENT_ID,
+    BASIC: `Basic ${BASIC_CREDENTIAL}`,
+  },
   callTimeoutMs: 5000,
 };
 
@@ -77,6 +118,11 @@ describe('secrets of an upstream', () => {
     // The line is there, with its secrets replaced (not dropped).
     expect(lastError.message).toContain('fatal: login with [redacted] and password [redacted]');
     expect(lastError.message).toContain('postgres://[redacted]@db.local/app');
+    expect(lastError.message).toContain('mysql://[redacted]@db.local/app');
+    // The args that are no secrets stay readable.
+    expect(lastError.message).toContain(
+      'argv -p [redacted] --token [redacted] --api-key [redacted] --max-tokens 4096 -t stdio;',
+    );
     for (const secret of SECRETS) expect(seen.text, secret).not.toContain(secret);
 
     await daemon.close();
@@ -87,6 +133,10 @@ describe('secrets of an upstream', () => {
     expect(log).toContain('starting upstream');
     expect(log).toContain('"stream":"stderr"');
     expect(log).toContain('GH_PAT is [redacted]');
+    expect(log).toContain('sending Authorization: [redacted]');
+    expect(log).toContain(
+      'bridge token [redacted] sent \\"Basic [redacted]\\" to mysql://[redacted]@db2.local/x',
+    );
     expect(log).toContain('"GH_PAT":"[redacted]"');
     for (const secret of SECRETS) expect(log, secret).not.toContain(secret);
   });
