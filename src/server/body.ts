@@ -1,14 +1,9 @@
+import { STATUS_CODES } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { errorMessage } from '../errors.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../json-depth.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { type RefusalLog, sendRefusal } from './refusal.js';
-
-/**
- * Deepest JSON body accepted. No client nests anywhere near this; deeper bodies overflowed the stack
- * in the SDK's `JSON.stringify` of the parsed body (between 2,000 and 5,000 levels on Node 20) and
- * got 500.
- */
-export const MAX_JSON_DEPTH = 1000;
 
 /**
  * Bytes of request bodies in flight at once, counted from the request's arrival until its response
@@ -30,6 +25,7 @@ export class BodyBudget {
 
   /** Middleware before the body parser: reserves the body's bytes, or answers 503. */
   readonly reserve: RequestHandler = (req, res, next) => {
+    readingBody.add(req);
     const bytes = this.bytesOf(req);
     if (bytes === 0) {
       next();
@@ -76,24 +72,6 @@ export class BodyBudget {
   }
 }
 
-/** Whether `value` has objects or arrays nested more than `limit` levels (no recursion: the input may be deep). */
-export function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const values: unknown[] = [value];
-  const depths: number[] = [1];
-  while (values.length > 0) {
-    const current = values.pop();
-    const depth = depths.pop() ?? 1;
-    if (typeof current !== 'object' || current === null) continue;
-    if (depth > limit) return true;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (typeof child !== 'object' || child === null) continue;
-      values.push(child);
-      depths.push(depth + 1);
-    }
-  }
-  return false;
-}
-
 /** Middleware after the body parser: 400 for a body nested deeper than MAX_JSON_DEPTH. */
 export const refuseDeepJson: RequestHandler = (req, res, next) => {
   if (!nestedDeeperThan(req.body, MAX_JSON_DEPTH)) {
@@ -111,11 +89,18 @@ export const refuseDeepJson: RequestHandler = (req, res, next) => {
 };
 
 /**
- * Answers a failure of the body parser (body-parser marks its errors with `type` and a 4xx
- * `status`); returns false for any other error, which the caller treats as a bug.
+ * Requests that reached the body parser (it runs right after `BodyBudget.reserve`). A body that
+ * does not decompress fails with zlib's own error, which body-parser gives a 400 but no `type`.
+ */
+const readingBody = new WeakSet<Request>();
+
+/**
+ * Answers a failure of the body parser (marked by body-parser with `type`), or another 4xx that
+ * express raised (a path that does not decode, say) with its own status; returns false for any
+ * other error, which the caller treats as a bug.
  */
 export function answerBodyError(error: unknown, res: Response, maxBodyBytes: number): boolean {
-  const { type, status } = error as { type?: unknown; status?: unknown };
+  const { type, status, expose } = error as { type?: unknown; status?: unknown; expose?: unknown };
   if (type === 'request.aborted') {
     // The client went away (or the body timeout closed the connection): nobody is left to answer.
     res.end();
@@ -148,9 +133,10 @@ export function answerBodyError(error: unknown, res: Response, maxBodyBytes: num
     );
     return true;
   }
-  // A body that does not decode as its Content-Encoding says (zlib, brotli), or that is shorter
-  // or longer than its Content-Length.
-  if (typeof status === 'number' && status >= 400 && status < 500) {
+  if (typeof status !== 'number' || status < 400 || status >= 500) return false;
+  // A body shorter or longer than its Content-Length, or that does not decode as its
+  // Content-Encoding says (zlib, brotli).
+  if (type === 'request.size.invalid' || (type === undefined && readingBody.has(res.req))) {
     sendRefusal(
       res,
       400,
@@ -162,5 +148,9 @@ export function answerBodyError(error: unknown, res: Response, maxBodyBytes: num
     );
     return true;
   }
-  return false;
+  // A 4xx message is about the request, meant for its client (http-errors' rule; the router's own
+  // errors do not set `expose` at all).
+  const reason = expose === false ? 'the request cannot be served' : errorMessage(error);
+  sendJsonRpcError(res, status, -32600, `${STATUS_CODES[status] ?? 'Client error'}: ${reason}`);
+  return true;
 }

@@ -1,6 +1,7 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { ThrottledLog } from '../throttled-log.js';
 
 export interface RefusalOptions {
   /** Seconds after which the same request may succeed (sent as Retry-After). */
@@ -72,18 +73,14 @@ export function rawRefusal(
  * not become a flood of log lines.
  */
 export class RefusalLog {
-  private readonly last = new Map<ErrorCode, { at: number; since: number }>();
+  private readonly log: ThrottledLog;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(logger: Logger) {
+    this.log = new ThrottledLog(logger, 'refusedSinceLastReport');
+  }
 
-  note(code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
-    const now = Date.now();
-    const entry = this.last.get(code);
-    if (entry && now - entry.at < 10_000) {
-      entry.since++;
-      return;
-    }
-    this.last.set(code, { at: now, since: 0 });
-    this.logger.warn({ code, ...details, refusedSinceLastReport: entry?.since ?? 0 }, message);
+  /** `kind` tells apart notes of one code that say different things (each is throttled on its own). */
+  note(code: ErrorCode, message: string, details: Record<string, unknown> = {}, kind = ''): void {
+    this.log.warn(`${code} ${kind}`, { code, ...details }, message);
   }
 }

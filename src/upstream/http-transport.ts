@@ -14,6 +14,7 @@ import {
 import type { HttpUpstreamConfig } from '../config/schema.js';
 import { BridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DepthScreen } from './deep-output.js';
 import { deliverInOrder } from './deliver.js';
 
 export interface HttpTransportOptions {
@@ -143,8 +144,12 @@ export class HttpUpstreamTransport implements Transport {
           });
     transport.onclose = () => this.onclose?.();
     transport.onerror = (error) => this.onerror?.(error);
-    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) =>
-      deliverInOrder(message, (m) => this.onmessage?.(m, extra));
+    const depth = new DepthScreen(config.name, this.options.log);
+    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) => {
+      const { deliver, reply } = depth.screen(message);
+      if (reply) transport.send(reply).catch(() => {});
+      if (deliver) deliverInOrder(deliver, (m) => this.onmessage?.(m, extra));
+    };
     return transport;
   }
 }

@@ -15,6 +15,7 @@ import {
   spawnChild,
   spawnFailure,
 } from './child-process.js';
+import { DepthScreen } from './deep-output.js';
 import { deliverInOrder } from './deliver.js';
 import { LineSplitter } from './line-splitter.js';
 
@@ -73,8 +74,11 @@ export class StdioTransport implements Transport {
   /** Resolves with the spawn error, or undefined once the child runs. */
   private spawning: Promise<Error | undefined> | undefined;
   private failed: BridgeError | undefined;
+  private readonly depth: DepthScreen;
 
-  constructor(private readonly options: StdioTransportOptions) {}
+  constructor(private readonly options: StdioTransportOptions) {
+    this.depth = new DepthScreen(options.name, options.log);
+  }
 
   /** The child's pid while it runs. */
   get pid(): number | undefined {
@@ -288,7 +292,10 @@ export class StdioTransport implements Transport {
       this.options.onGarbage?.(line);
       return;
     }
-    deliverInOrder(message as JSONRPCMessage, (m) => {
+    const { deliver, reply } = this.depth.screen(message as JSONRPCMessage);
+    if (reply) this.send(reply).catch(() => {});
+    if (!deliver) return;
+    deliverInOrder(deliver, (m) => {
       try {
         this.onmessage?.(m);
       } catch (error) {

@@ -108,6 +108,10 @@ describe('request bodies, timeouts and cancelled calls', () => {
       () => stalled.every((s) => s.closed()) && headersOnly.closed(),
       'the stalled connections to be closed',
     );
+    // The headers timeout is the shorter of 5 s and bodyTimeoutMs.
+    expect(bodyOf(headersOnly.received())).toMatchObject({
+      error: { data: { code: 'HEADERS_TIMEOUT', headersTimeoutMs: BODY_TIMEOUT_MS } },
+    });
     for (const socket of stalled) {
       expect(socket.received()).toMatch(/^HTTP\/1\.1 408 /);
       expect(bodyOf(socket.received())).toEqual({
@@ -298,10 +302,13 @@ describe('connection and body limits', () => {
     return daemon;
   }
 
-  it('answers connections past maxConnections with 503 and Retry-After, and serves again once one closes', async () => {
+  it('answers connections past maxConnections, when every open one has the access token, with 503 and Retry-After, and serves again once one closes', async () => {
     const daemon = await start({ maxConnections: 4 });
     const held = Array.from({ length: 4 }, () =>
-      rawSocket(daemon.port, 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'),
+      rawSocket(
+        daemon.port,
+        `GET /status HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: ${authHeaders(daemon).authorization}\r\n\r\n`,
+      ),
     );
     await waitFor(
       () => held.every((s) => /^HTTP\/1\.1 200 /.test(s.received())),
