@@ -48,6 +48,8 @@ export class Catalog {
     const ready = new Map<string, boolean>();
     for (const snapshot of registry.snapshots()) ready.set(snapshot.name, snapshot.state === 'ready');
     this.rebuild();
+    // A config reload touches several upstreams: clients hear one list_changed per list for all of it.
+    let batch: Set<ListKind> | undefined;
     registry.onSnapshot((snapshot) => {
       // An upstream that comes up or goes away may have changed behind its (cached) list, so clients
       // are told to re-list then too, not only when the merged list differs.
@@ -56,8 +58,23 @@ export class Catalog {
       ready.set(snapshot.name, isReady);
       const changed = this.rebuild();
       if (cameOrWent) changed.add('tools');
-      for (const kind of changed) for (const listener of this.listeners) listener(kind);
+      if (batch) for (const kind of changed) batch.add(kind);
+      else this.emit(changed);
     });
+    registry.onBatch((phase) => {
+      if (phase === 'begin') {
+        batch ??= new Set();
+        return;
+      }
+      const changed = batch ?? new Set<ListKind>();
+      batch = undefined;
+      for (const kind of this.rebuild()) changed.add(kind);
+      this.emit(changed);
+    });
+  }
+
+  private emit(changed: Set<ListKind>): void {
+    for (const kind of changed) for (const listener of this.listeners) listener(kind);
   }
 
   /** The merged tool list, upstreams in config order. */

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { BridgeConfig } from '../config/schema.js';
 import { startDaemon } from '../daemon.js';
+import { DaemonLock } from '../daemon-lock.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
@@ -38,7 +39,23 @@ export async function runStart(argv: string[]): Promise<number> {
     level: config.logLevel,
     pretty: process.stderr.isTTY === true,
   });
-  const daemon = await startDaemon({ config, logger });
+  // Before listening or spawning anything: a second daemon must not touch the first one's children.
+  const lock = await DaemonLock.acquire(config.configDir, config.host);
+  process.on('exit', () => lock.releaseSync());
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon({
+      config,
+      logger,
+      reloadConfig: () => loadConfig({ configPath: values.config }),
+      // Off where file events are unreliable (some network filesystems): SIGHUP still reloads.
+      watchConfig: process.env.MCP_BRIDGE_WATCH_CONFIG !== '0',
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  await lock.listening(daemon.port);
   process.stdout.write(
     `mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath}, rotated into numbered files beside it)\n`,
   );
@@ -60,7 +77,7 @@ export async function runStart(argv: string[]): Promise<number> {
       }
       logger.info({ signal }, 'shutting down');
       daemon.close().then(
-        () => resolve(0),
+        () => lock.release().then(() => resolve(0)),
         (error: unknown) => {
           logger.error({ err: errorMessage(error) }, 'error during shutdown');
           resolve(1);
@@ -69,6 +86,11 @@ export async function runStart(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // `systemctl reload` / `kill -HUP`: read the config again (a bad one changes nothing).
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 'reloading the config');
+      void daemon.reload('SIGHUP');
+    });
   });
 }
 

@@ -32,6 +32,15 @@ export async function runStatus(argv: string[]): Promise<number> {
   for (const clash of status.clashes) lines.push(`name clash: ${clash}`);
   // A daemon older than this command sends no warnings.
   for (const warning of status.warnings ?? []) lines.push(`warning: ${warning}`);
+  if (status.configError) {
+    lines.push(`config error (since ${status.configError.at}; the daemon runs the last good config):`);
+    lines.push(...status.configError.message.split('\n').map((line) => `  ${line}`));
+  }
+  if (status.restartNeeded?.length) {
+    lines.push(
+      `restart needed: ${status.restartNeeded.join(', ')} changed in the config; restart the daemon to apply`,
+    );
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

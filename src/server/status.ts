@@ -15,6 +15,7 @@ export interface StatusInput {
 /** The JSON of GET /status: the daemon and every upstream, as `mcp-bridge status` prints it. */
 export function buildStatus(input: StatusInput) {
   const iso = (ms: number) => new Date(ms).toISOString();
+  const { configError } = input.registry.reloadStatus;
   return {
     version: VERSION,
     pid: process.pid,
@@ -23,6 +24,9 @@ export function buildStatus(input: StatusInput) {
     sessions: input.sessions,
     clashes: input.clashes ?? [],
     warnings: input.warnings ?? [],
+    // A saved config that did not load (the running one stays) and keys that wait for a restart.
+    configError: configError ? { message: configError.message, at: iso(configError.at) } : null,
+    restartNeeded: [...input.registry.reloadStatus.restartNeeded],
     upstreams: input.registry.snapshots().map((s) => ({
       name: s.name,
       kind: s.kind,

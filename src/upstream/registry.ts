@@ -1,5 +1,6 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import type { OAuthManager } from '../auth/oauth-manager.js';
+import type { UpstreamDiff } from '../config/reload.js';
 import { type UpstreamConfig, usesOAuth } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -37,16 +38,34 @@ export interface UpstreamRegistryOptions {
   >;
 }
 
+/** What `applyUpstreams` did, by upstream name. */
+export interface AppliedUpstreams {
+  readonly unchanged: readonly string[];
+  readonly restarted: readonly string[];
+  readonly stopped: readonly string[];
+  readonly started: readonly string[];
+}
+
+/** How long a reload waits for its new upstreams to connect before it reports the lists changed. */
+const RELOAD_SETTLE_MS = 10_000;
+
 /** Owns every Upstream: creates them from config, starts and stops them, persists their tools. */
 export class UpstreamRegistry {
-  private readonly upstreams = new Map<string, Upstream>();
+  private upstreams = new Map<string, Upstream>();
+  private readonly unsubscribes = new Map<Upstream, () => void>();
   private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
+  private readonly batchListeners = new Set<(phase: 'begin' | 'end') => void>();
   private readonly groups: ChildGroups | undefined;
+  private readonly createTransport: CreateTransport;
+  private started = false;
+  private stopped = false;
+  /** The last config reload's outcome, for /status (set by the daemon). */
+  reloadStatus: ReloadStatus = { configError: undefined, restartNeeded: [] };
 
   constructor(private readonly options: UpstreamRegistryOptions) {
     if (options.stateDir !== undefined && !isWindows)
       this.groups = new ChildGroups({ configDir: options.stateDir, log: options.logger });
-    const createTransport =
+    this.createTransport =
       options.createTransport ??
       defaultTransportFactory({
         oauth: options.oauth,
@@ -56,23 +75,94 @@ export class UpstreamRegistry {
         maxStderrLineBytes: options.maxStderrLineBytes,
       });
     for (const config of options.upstreams) {
-      const upstream = new Upstream({
-        ...options.upstreamDefaults,
-        config,
-        logger: options.logger,
-        createTransport,
-        cachedTools: options.cache?.get(config.name),
-      });
-      let lastTools: readonly Tool[] = upstream.snapshot().tools;
-      upstream.onSnapshot((snapshot) => {
-        if (snapshot.toolsSource === 'live' && snapshot.tools !== lastTools) {
-          void options.cache?.save(snapshot.name, snapshot.tools);
-        }
-        lastTools = snapshot.tools;
-        for (const listener of this.listeners) listener(snapshot);
-      });
-      this.upstreams.set(config.name, upstream);
+      this.upstreams.set(config.name, this.create(config));
     }
+  }
+
+  private create(config: UpstreamConfig): Upstream {
+    const { options } = this;
+    const upstream = new Upstream({
+      ...options.upstreamDefaults,
+      config,
+      logger: options.logger,
+      createTransport: this.createTransport,
+      cachedTools: options.cache?.get(config.name),
+    });
+    let lastTools: readonly Tool[] = upstream.snapshot().tools;
+    const unsubscribe = upstream.onSnapshot((snapshot) => {
+      // A replaced upstream's last snapshots (stopping, stopped) must not reach the catalog as if
+      // they were its successor's.
+      if (this.upstreams.get(snapshot.name) !== upstream) return;
+      if (snapshot.toolsSource === 'live' && snapshot.tools !== lastTools) {
+        void options.cache?.save(snapshot.name, snapshot.tools);
+      }
+      lastTools = snapshot.tools;
+      this.publish(snapshot);
+    });
+    this.unsubscribes.set(upstream, unsubscribe);
+    return upstream;
+  }
+
+  private publish(snapshot: UpstreamSnapshot): void {
+    for (const listener of this.listeners) listener(snapshot);
+  }
+
+  /**
+   * Brings the running upstreams in line with a new config: an unchanged entry (deep-equal) keeps
+   * its Upstream (same child, session and calls in flight), a changed one is stopped and started
+   * anew, a removed one stopped, a new one started. Listeners see the whole change as one batch,
+   * which ends once the new upstreams have connected (or failed, or RELOAD_SETTLE_MS passed), so
+   * clients hear `list_changed` once. Callers serialize calls.
+   */
+  async applyUpstreams(next: readonly UpstreamConfig[], diff: UpstreamDiff): Promise<AppliedUpstreams> {
+    if (this.stopped) return { unchanged: [], restarted: [], stopped: [], started: [] };
+    for (const listener of this.batchListeners) listener('begin');
+    try {
+      const restarted = diff.changed.map((u) => u.name);
+      const leaving = [...diff.removed, ...restarted].flatMap((name) => {
+        const upstream = this.upstreams.get(name);
+        return upstream ? [upstream] : [];
+      });
+      // Stopped before anything new starts: a restarted server never runs twice at once.
+      await Promise.allSettled(leaving.map((u) => u.stop()));
+      const order = new Map<string, Upstream>();
+      const fresh: Upstream[] = [];
+      const replaced = new Set(restarted);
+      for (const config of next) {
+        const kept = replaced.has(config.name) ? undefined : this.upstreams.get(config.name);
+        if (kept) {
+          order.set(config.name, kept);
+          continue;
+        }
+        const upstream = this.create(config);
+        order.set(config.name, upstream);
+        fresh.push(upstream);
+      }
+      for (const upstream of leaving) {
+        this.unsubscribes.get(upstream)?.();
+        this.unsubscribes.delete(upstream);
+      }
+      this.upstreams = order;
+      // The catalog rebuilds from list(): the removed ones' tools go with this snapshot.
+      for (const upstream of leaving) this.publish(upstream.snapshot());
+      if (this.started && !this.stopped) for (const upstream of fresh) upstream.start();
+      for (const upstream of fresh) this.publish(upstream.snapshot());
+      await settle(fresh, RELOAD_SETTLE_MS);
+      return {
+        unchanged: diff.unchanged,
+        restarted,
+        stopped: diff.removed,
+        started: diff.added.map((u) => u.name),
+      };
+    } finally {
+      for (const listener of this.batchListeners) listener('end');
+    }
+  }
+
+  /** `begin` and `end` around a reload's changes; returns the unsubscribe function. */
+  onBatch(listener: (phase: 'begin' | 'end') => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
   }
 
   /**
@@ -92,11 +182,13 @@ export class UpstreamRegistry {
   }
 
   start(): void {
+    this.started = true;
     for (const upstream of this.upstreams.values()) upstream.start();
   }
 
   /** Stops every upstream in parallel; resolves when all children are gone. */
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.allSettled([...this.upstreams.values()].map((u) => u.stop()));
     await this.groups?.close();
     await this.options.cache?.flush();
@@ -135,6 +227,33 @@ export class UpstreamRegistry {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
+
+/** Whether the last config reload worked, and what it could not apply. */
+export interface ReloadStatus {
+  /** Why the newest config was not applied (the old one keeps running); cleared by a good one. */
+  readonly configError: { readonly message: string; readonly at: number } | undefined;
+  /** Keys that changed but take effect only after a restart of the daemon. */
+  readonly restartNeeded: readonly string[];
+}
+
+/** Resolves once every upstream has left `idle`/`starting` (connected, failed or backing off), or after `ms`. */
+function settle(upstreams: readonly Upstream[], ms: number): Promise<void> {
+  const pending = (u: Upstream) => ['idle', 'starting'].includes(u.snapshot().state);
+  if (!upstreams.some(pending)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const unsubscribes: (() => void)[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      for (const unsubscribe of unsubscribes) unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    for (const upstream of upstreams) {
+      unsubscribes.push(upstream.onSnapshot(() => !upstreams.some(pending) && done()));
+    }
+  });
 }
 
 /** Stdio children for `command` entries; Streamable HTTP (or legacy SSE) for `url` entries. */

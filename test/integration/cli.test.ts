@@ -187,7 +187,8 @@ describe('the mcp-bridge command', () => {
   it('refuses to start on a port that is taken, naming it (exit 1)', async () => {
     const dir = tempDir();
     bridge = await startCli(cliEnv(dir));
-    const second = await runCli(['start'], cliEnv(dir, { MCP_BRIDGE_PORT: String(bridge.port) }));
+    // Another config dir: the same one is refused before the port is tried (DAEMON_ALREADY_RUNNING).
+    const second = await runCli(['start'], cliEnv(tempDir(), { MCP_BRIDGE_PORT: String(bridge.port) }));
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`port ${bridge.port} on 127.0.0.1 is already in use`);
   });
