@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { accessTokenPath, proofMatches, readAccessToken, sessionCredential } from '../access/access-token.js';
 import { defaultLogPath, localDaemonBase, resolveConfigDir, resolveConfigFile } from '../config/paths.js';
@@ -10,6 +12,8 @@ import { parseCommandArgs } from './args.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/mcp-bridge.js', import.meta.url));
 const DEFAULT_WAIT_S = 30;
+/** Written by the daemon (src/catalog/served-cache.ts); the name is repeated so the shim loads no daemon code. */
+const SERVED_CACHE_FILE = 'served-cache.json';
 
 /**
  * `mcp-bridge stdio`: what Claude Desktop spawns. Only JSON-RPC goes to stdout; everything else to
@@ -44,6 +48,7 @@ export async function runStdio(argv: string[]): Promise<number> {
     log,
     version: VERSION,
     startDaemon: values['start-daemon'] ? () => startDaemon(values.config, log) : undefined,
+    servedCacheFile: join(configDir, SERVED_CACHE_FILE),
     access: {
       token: () => readAccessToken(configDir),
       proofMatches,
@@ -81,10 +86,58 @@ function daemonUrl(file: Record<string, unknown>): string {
 }
 
 /**
- * Starts `mcp-bridge start` in the background. Several shims may do this at once: the daemons race
- * for the port, one wins, the others exit with PORT_IN_USE.
+ * Starts the daemon: through the installed service when there is one (so it runs under the
+ * service's PATH and restart policy, and a second copy does not fight it for the port), else
+ * `mcp-bridge start` in the background. Several shims may do this at once: the daemons race for
+ * the port, one wins, the others exit with PORT_IN_USE.
  */
 async function startDaemon(configPath: string | undefined, log: (line: string) => void): Promise<void> {
+  if (!configPath && startService(log)) return;
+  spawnDaemon(configPath, log);
+}
+
+/**
+ * The hook for `mcp-bridge service install` (issue 13): a unit in the place that command writes
+ * it is started by the service manager. Only when the unit file exists; a failure falls back to
+ * spawning. The unit's paths must match what `service install` writes (its owner keeps them in step).
+ */
+export function startService(log: (line: string) => void): boolean {
+  const home = process.env.HOME || homedir();
+  const candidates: [string, string, string[]][] =
+    process.platform === 'darwin'
+      ? [
+          [
+            join(home, 'Library', 'LaunchAgents', `${SERVICE_LABEL}.plist`),
+            'launchctl',
+            ['kickstart', `gui/${process.getuid?.() ?? 0}/${SERVICE_LABEL}`],
+          ],
+        ]
+      : [
+          [
+            join(home, '.config', 'systemd', 'user', 'mcp-bridge.service'),
+            'systemctl',
+            ['--user', 'start', 'mcp-bridge'],
+          ],
+        ];
+  for (const [unit, command, args] of candidates) {
+    if (!existsSync(unit)) continue;
+    const child = spawn(command, args, { detached: true, stdio: 'ignore', env: process.env });
+    let failed = false;
+    child.on('error', () => {
+      failed = true;
+    });
+    child.unref();
+    log(
+      `no daemon answered; asked the service manager to start it (${command} ${args.join(' ')}); if it stays down, run \`mcp-bridge doctor\``,
+    );
+    return !failed;
+  }
+  return false;
+}
+
+const SERVICE_LABEL = 'dev.mcp-bridge';
+
+function spawnDaemon(configPath: string | undefined, log: (line: string) => void): void {
   const args = [BIN, 'start', ...(configPath ? ['--config', configPath] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore', env: process.env });
   child.unref();

@@ -117,6 +117,15 @@ interface Session {
   lastActive: number;
 }
 
+/** What initialize answers; the served cache (catalog/served-cache.ts) records it for the shim. */
+export const SERVER_CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  completions: {},
+  logging: {},
+};
+
 /**
  * One downstream MCP session per client (Mcp-Session-Id), each with its own SDK Server that serves
  * the shared catalog.
@@ -405,13 +414,7 @@ export class SessionManager {
     const server = new Server(
       { name: 'mcp-bridge', version: VERSION },
       {
-        capabilities: {
-          tools: { listChanged: true },
-          prompts: { listChanged: true },
-          resources: { subscribe: true, listChanged: true },
-          completions: {},
-          logging: {},
-        },
+        capabilities: SERVER_CAPABILITIES,
         instructions: catalog.instructions(),
       },
     );

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createParser } from 'eventsource-parser';
+import { fetchOrThrow, type Id, type Message, NotDelivered, readMessages, wasRefused } from './http-read.js';
+import { modernVersion } from './modern.js';
+import { ModernForwarder } from './modern-forward.js';
+import { cachedList, readServedCache, type ServedSurface } from './served-cache.js';
 
 /**
  * The stdio shim: every JSON-RPC line from stdin goes to the daemon's Streamable HTTP endpoint, every
@@ -11,16 +14,6 @@ import { createParser } from 'eventsource-parser';
  * that are safe to repeat are repeated, and a call that may already have run gets an error instead.
  * Deliberately free of the SDK and the daemon's modules, so it starts fast and stays small.
  */
-
-type Id = string | number;
-interface Message {
-  jsonrpc: '2.0';
-  id?: Id;
-  method?: string;
-  params?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string; data?: unknown };
-}
 
 export interface ShimOptions {
   /** The daemon's MCP endpoint. */
@@ -36,6 +29,8 @@ export interface ShimOptions {
   readonly startDaemon?: (() => Promise<void>) | undefined;
   /** The local access token (read from disk at every (re)connect: it may have been rotated). */
   readonly access?: ShimAccess | undefined;
+  /** The daemon's `served-cache.json`: answers initialize and the lists while it is not up. */
+  readonly servedCacheFile?: string | undefined;
 }
 
 export interface ShimAccess {
@@ -64,9 +59,11 @@ const MAX_ATTEMPTS = 4;
 const DRAIN_MS = 10_000;
 const UNREACHABLE = -32003;
 
+/** How long a proof of the listener covers 2026-07-28 requests (while no connection failed). */
+const PROOF_FRESH_MS = 1000;
+const KNOWN_2025 = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
+
 class Unreachable extends Error {}
-/** The request never reached the daemon (refused, or the daemon did not know the session). */
-class NotDelivered extends Error {}
 
 export class StdioProxy {
   private sessionId: string | undefined;
@@ -84,8 +81,27 @@ export class StdioProxy {
   private versionChecked = false;
   /** Set while the shim checks that the daemon is still the one it verified (requests wait). */
   private checking: Promise<boolean> | undefined;
+  /** The last proof for 2026-07-28 requests; `epoch` counts connections lost since. */
+  private proof: { at: number; epoch: number; token: Promise<string | undefined> } | undefined;
+  private epoch = 0;
+  private waiting: Promise<void> | undefined;
+  /** Set while the client was answered from the served cache and no session exists yet. */
+  private offline: ServedSurface | undefined;
+  private readonly modern: ModernForwarder;
 
-  constructor(private readonly options: ShimOptions) {}
+  constructor(private readonly options: ShimOptions) {
+    this.modern = new ModernForwarder({
+      url: options.url,
+      log: options.log,
+      write: (m) => this.write(m),
+      provenToken: () => this.provenToken(),
+      connectionLost: () => {
+        this.epoch++;
+      },
+      daemonUp: () => this.daemonUp(),
+      unreachableError: (id, error) => this.unreachableError(id, error),
+    });
+  }
 
   /** Runs until stdin ends; resolves with the exit code. */
   async run(): Promise<number> {
@@ -123,6 +139,11 @@ export class StdioProxy {
   }
 
   private async onClientMessage(message: Message): Promise<void> {
+    const modern = modernVersion(message);
+    if (modern !== undefined) {
+      await this.modern.forward(message, modern);
+      return;
+    }
     if (message.method === 'initialize' && message.id !== undefined) {
       this.initializeParams = message.params ?? {};
       await this.forwardInitialize(message);
@@ -161,6 +182,11 @@ export class StdioProxy {
         this.write(result);
         return;
       } catch (error) {
+        const cache = error instanceof NotDelivered ? this.servedCache() : undefined;
+        if (cache) {
+          this.answerOffline(message, cache);
+          return;
+        }
         if (!(error instanceof NotDelivered) || Date.now() > deadline) {
           this.write(this.unreachableError(message.id as Id, error));
           return;
@@ -203,7 +229,111 @@ export class StdioProxy {
     return reply;
   }
 
+  /** Nothing answers, but the daemon served this shim's users before: answer from what it served. */
+  private answerOffline(message: Message, cache: ServedSurface): void {
+    this.offline = cache;
+    const requested = this.initializeParams?.protocolVersion;
+    this.write({
+      jsonrpc: '2.0',
+      id: message.id as Id,
+      result: {
+        protocolVersion:
+          typeof requested === 'string' && KNOWN_2025.has(requested) ? requested : '2025-11-25',
+        capabilities: cache.capabilities,
+        serverInfo: cache.serverInfo,
+        ...(cache.instructions ? { instructions: cache.instructions } : {}),
+      },
+    });
+    this.options.log(
+      'the daemon is not up yet: answered from its served cache; connecting in the background',
+    );
+    this.reconnect(undefined);
+  }
+
+  private servedCache(): ServedSurface | undefined {
+    return this.options.servedCacheFile ? readServedCache(this.options.servedCacheFile) : undefined;
+  }
+
+  /** Connected after answering from the cache: tells the client about every list that differs. */
+  private async announceDifferences(cache: ServedSurface): Promise<void> {
+    const lists = [
+      ['tools/list', 'tools', cache.tools, 'tools'],
+      ['prompts/list', 'prompts', cache.prompts, 'prompts'],
+      ['resources/list', 'resources', cache.resources, 'resources'],
+      ['resources/templates/list', 'resourceTemplates', cache.resourceTemplates, 'resources'],
+    ] as const;
+    const changed = new Set<string>();
+    for (const [method, key, cached, kind] of lists) {
+      const id = `mcp-bridge-shim-compare-${key}`;
+      try {
+        const response = await this.fetchOrThrow({
+          method: 'POST',
+          headers: this.headers(),
+          body: JSON.stringify({ jsonrpc: '2.0', id, method }),
+        });
+        const reply = (await this.readMessages(response, id)).find((m) => m.id === id);
+        const now = reply?.result?.[key];
+        if (JSON.stringify(now ?? []) !== JSON.stringify(cached) || reply?.result?.nextCursor)
+          changed.add(kind);
+      } catch {
+        changed.add(kind);
+      }
+    }
+    for (const kind of changed) this.write({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+  }
+
+  /**
+   * The raw token for a 2026-07-28 request (no session credential exists there): proved again
+   * unless a proof began within the last second and no connection failed or stream ended since.
+   */
+  private provenToken(force = false): Promise<string | undefined> {
+    const now = Date.now();
+    const last = this.proof;
+    if (!force && last && now - last.at < PROOF_FRESH_MS && last.epoch === this.epoch) return last.token;
+    const token = this.verifyDaemon();
+    const proof = { at: now, epoch: this.epoch, token };
+    this.proof = proof;
+    token.catch(() => {
+      if (this.proof === proof) this.proof = undefined;
+    });
+    return token;
+  }
+
+  /** Resolves once the daemon proves itself (starting it, with --start-daemon); single-flight. */
+  private daemonUp(): Promise<void> {
+    this.waiting ??= (async () => {
+      const deadline = Date.now() + this.options.waitMs;
+      let started = false;
+      for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+        try {
+          await this.provenToken(true);
+          return;
+        } catch (error) {
+          if (!(error instanceof NotDelivered) || Date.now() > deadline)
+            throw error instanceof NotDelivered ? new Unreachable(error.message) : error;
+          if (!started && this.options.startDaemon) {
+            started = true;
+            await this.options.startDaemon().catch(() => {});
+          }
+          await sleep(delay);
+        }
+      }
+    })().finally(() => {
+      this.waiting = undefined;
+    });
+    return this.waiting;
+  }
+
   private async forwardRequest(message: Message): Promise<void> {
+    if (this.offline && !this.sessionId) {
+      const list = cachedList(this.offline, message.method ?? '');
+      if (list && message.params?.cursor === undefined) {
+        this.write({ jsonrpc: '2.0', id: message.id as Id, result: list });
+        return;
+      }
+      // An earlier attempt ran out of --wait: this request waits for a new one.
+      this.reconnect(undefined);
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         await this.ready();
@@ -298,7 +428,7 @@ export class StdioProxy {
       return;
     this.stream?.abort();
     this.stream = undefined;
-    this.options.log('lost the daemon session; reconnecting');
+    this.options.log(this.offline ? 'connecting to the daemon' : 'lost the daemon session; reconnecting');
     // A daemon that is still there (it only dropped a request) must not keep the old session.
     void this.endSession();
     const deadline = Date.now() + this.options.waitMs;
@@ -318,8 +448,11 @@ export class StdioProxy {
             this.openStream();
           }
           this.options.log('reconnected to the daemon');
-          // The daemon's tools may differ after its restart.
-          this.write({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+          const cache = this.offline;
+          this.offline = undefined;
+          // The daemon's tools may differ after its restart (or from what the cache showed).
+          if (cache) await this.announceDifferences(cache);
+          else this.write({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
           return;
         } catch (error) {
           if (Date.now() > deadline) {
@@ -370,6 +503,7 @@ export class StdioProxy {
         } catch {
           if (controller.signal.aborted) return;
         }
+        this.epoch++;
         if (this.sessionId !== session || controller.signal.aborted) return;
         if (!(await this.recheck(session))) return;
         await sleep(delay).catch(() => {});
@@ -401,74 +535,16 @@ export class StdioProxy {
     };
   }
 
-  /** fetch, with "the request never left" (refused, no daemon) told apart from other failures. */
-  private async fetchOrThrow(init: RequestInit): Promise<Response> {
-    try {
-      return await fetch(this.options.url, init);
-    } catch (error) {
-      const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
-        throw new NotDelivered(`nothing answers at ${this.options.url} (${code})`);
-      }
-      // fetch says only "fetch failed"; the cause says why (e.g. "bad port", a reset).
-      const cause = (error as { cause?: { message?: string } }).cause?.message;
-      throw new Error(cause ? `${(error as Error).message}: ${cause}` : String(error), { cause: error });
-    }
+  private fetchOrThrow(init: RequestInit): Promise<Response> {
+    return fetchOrThrow(this.options.url, init);
   }
 
-  /**
-   * Reads a JSON or SSE response body; each message goes to `onMessage` as it arrives. Resolves with
-   * all of them once the body ends (for SSE, when the answer to `id` has come or the stream closes).
-   */
-  private async readMessages(
+  private readMessages(
     response: Response,
     id: Id | undefined,
     onMessage: (message: Message) => void = () => {},
   ): Promise<Message[]> {
-    const type = response.headers.get('content-type') ?? '';
-    const messages: Message[] = [];
-    const take = (value: unknown) => {
-      for (const message of Array.isArray(value) ? value : [value]) {
-        if (typeof message === 'object' && message !== null) {
-          messages.push(message as Message);
-          onMessage(message as Message);
-        }
-      }
-    };
-    if (type.includes('application/json')) {
-      take(JSON.parse(await response.text()));
-      return messages;
-    }
-    if (!type.includes('text/event-stream') || !response.body) {
-      await response.body?.cancel().catch(() => {});
-      if (response.status >= 400) throw new Error(`the daemon answered HTTP ${response.status}`);
-      return messages;
-    }
-    let done = false;
-    const parser = createParser({
-      onEvent: (event) => {
-        if (!event.data) return;
-        try {
-          const value = JSON.parse(event.data) as Message;
-          take(value);
-          if (id !== undefined && value.id === id && (value.result || value.error)) done = true;
-        } catch {
-          this.options.log('ignored a non-JSON event from the daemon');
-        }
-      },
-    });
-    const decoder = new TextDecoder();
-    const reader = response.body.getReader();
-    try {
-      while (!done) {
-        const { value, done: ended } = await reader.read();
-        if (ended) break;
-        parser.feed(decoder.decode(value, { stream: true }));
-      }
-    } finally {
-      await reader.cancel().catch(() => {});
-    }
-    return messages;
+    return readMessages(response, id, onMessage, this.options.log);
   }
 
   private unreachableError(id: Id, error: unknown): Message {
@@ -481,7 +557,7 @@ export class StdioProxy {
       id,
       error: {
         code: UNREACHABLE,
-        message: `the mcp-bridge daemon is not reachable at ${this.options.url} (${why}); ${start}`,
+        message: `the mcp-bridge daemon is not reachable at ${this.options.url} (${why}); ${start}. Run \`mcp-bridge doctor\` to see what stops it`,
       },
     };
   }
@@ -497,10 +573,8 @@ export class StdioProxy {
     try {
       body = (await (await fetch(health, { signal: AbortSignal.timeout(5000) })).json()) as typeof body;
     } catch (error) {
-      const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
-        throw new NotDelivered(`nothing answers at ${this.options.url} (${code})`);
-      }
+      const code = wasRefused(error);
+      if (code) throw new NotDelivered(`nothing answers at ${this.options.url} (${code})`);
       throw new Error(`what answers at ${health.origin} is not an mcp-bridge daemon (${String(error)})`);
     }
     if (!this.versionChecked && body.version) {

@@ -26,3 +26,13 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * SIGTERM to a process this test started (a daemon a shim spawned), then waits until it is gone:
+ * a daemon still writing into its config dir would race the test's cleanup of that dir.
+ */
+export async function stopProcess(pid: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  await waitFor(() => !isAlive(pid), `process ${pid} to exit`, 15_000);
+}

@@ -12,7 +12,7 @@ import { authHeaders, rememberTokenFile } from '../helpers/access.js';
 import { makeTempDir } from '../helpers/bridge.js';
 import { BIN, cliEnv, freePort, type RunningBridge, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
-import { isAlive, waitFor } from '../helpers/wait.js';
+import { stopProcess, waitFor } from '../helpers/wait.js';
 
 describe('the stdio shim (mcp-bridge stdio)', () => {
   const closers: (() => Promise<unknown> | unknown)[] = [];
@@ -293,7 +293,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const status = (await (
       await fetch(`http://127.0.0.1:${port}/status`, { headers: authHeaders(`http://127.0.0.1:${port}`) })
     ).json()) as Status;
-    closers.push(() => isAlive(status.pid) && process.kill(status.pid, 'SIGTERM'));
+    closers.push(() => stopProcess(status.pid));
     await waitFor(() => daemonsFor(config).length === 1, 'the losing daemons to exit', 15_000);
     expect(daemonsFor(config)).toEqual([status.pid]);
   });
