@@ -5,16 +5,19 @@ import { LoginFlows, loginTarget } from './auth/login.js';
 import { OAuthManager } from './auth/oauth-manager.js';
 import { TokenStore } from './auth/token-store.js';
 import { Catalog } from './catalog/catalog.js';
+import { ServedCacheWriter } from './catalog/served-cache.js';
+import { ConfigReloader, type ReloadOutcome } from './config/reloader.js';
 import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from './config/schema.js';
 import { BridgeError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { createHttpApp } from './server/http.js';
-import { createLimitedServer, httpLimits } from './server/limits.js';
+import { createLimitedServer, httpLimits, markSocketAuthenticated } from './server/limits.js';
 import { loopbackRedirectUri, oauthRoutes } from './server/oauth-routes.js';
-import { SessionManager } from './server/session.js';
+import { SERVER_CAPABILITIES, SessionManager } from './server/session.js';
 import { checkConfigDirSync } from './store/file-safety.js';
 import { CatalogCache } from './upstream/catalog-cache.js';
 import { UpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js';
+import { isTransient } from './upstream/state.js';
 
 export interface DaemonOptions {
   readonly config: BridgeConfig;
@@ -26,6 +29,14 @@ export interface DaemonOptions {
   readonly sessionIdleTimeoutMs?: number;
   /** At maxSessions, an idle session makes room after this long (default 60 s). */
   readonly sessionEvictIdleAfterMs?: number;
+  /**
+   * Reads the config again as at start (the start command's `--config` and environment). Given,
+   * the daemon reloads on `reload()` and, unless `watchConfig` is false, when the file changes.
+   */
+  readonly reloadConfig?: () => BridgeConfig;
+  readonly watchConfig?: boolean;
+  /** Quiet time after a change to the config file before it is read (default 300 ms). */
+  readonly watchDebounceMs?: number;
 }
 
 export interface Daemon {
@@ -37,6 +48,11 @@ export interface Daemon {
   readonly oauth: OAuthManager;
   /** The local access token clients must send; undefined with `"auth": "none"`. */
   readonly accessToken: string | undefined;
+  /**
+   * Reads the config again and applies what changed (see docs/design.md, "Config reload"); a
+   * config that does not load changes nothing. Without `reloadConfig`, reports that and does nothing.
+   */
+  reload(reason?: string): Promise<ReloadOutcome>;
   /** Closes sessions, stops every upstream, stops listening. Idempotent. */
   close(): Promise<void>;
 }
@@ -52,7 +68,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const cache = new CatalogCache({ configDir: config.configDir, logger });
   await cache.load();
   const oauth = new OAuthManager(new TokenStore(config.configDir, logger), logger);
-  const httpUpstreams = config.upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
   await oauth.load(config.upstreams.filter(usesOAuth));
   const registry = new UpstreamRegistry({
     upstreams: config.upstreams,
@@ -80,9 +95,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   }, 10_000);
   reloadTimer.unref();
+  const reloader = options.reloadConfig
+    ? new ConfigReloader({ started: config, load: options.reloadConfig, registry, oauth, logger })
+    : undefined;
   const flows = new LoginFlows(oauth, logger);
   let redirectPort = config.port;
   const catalog = new Catalog(registry);
+  const servedCache = new ServedCacheWriter({
+    configDir: config.configDir,
+    catalog,
+    capabilities: SERVER_CAPABILITIES,
+    logger,
+    settled: () => registry.snapshots().every((s) => !isTransient(s.state) || s.state === 'backoff'),
+    onStateChange: (listener) => registry.onSnapshot(listener),
+  });
   const sessions = new SessionManager({
     catalog,
     registry,
@@ -96,7 +122,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const oauthApi = oauthRoutes({
     flows,
     logger,
-    upstream: (name) => loginTarget(httpUpstreams, config.upstreams, name),
+    upstream: (name) => {
+      // Logins follow the config as reloaded.
+      const { upstreams } = reloader?.current ?? config;
+      const http = upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
+      return loginTarget(http, upstreams, name);
+    },
     redirectUri: (upstream) => upstream.oauth.redirectUri ?? loopbackRedirectUri(config.host, redirectPort),
   });
   const app = createHttpApp({
@@ -108,6 +139,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     startedAt,
     oauth: oauthApi,
     accessToken,
+    onAuthenticated: (req) => markSocketAuthenticated(req.socket),
   });
   let reportedClashes = '';
   const reportClashes = () => {
@@ -119,7 +151,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   reportClashes();
   catalog.onChanged(reportClashes);
-  const server = createLimitedServer(app, httpLimits(config), logger);
+  const server = createLimitedServer(app, httpLimits(config), logger, {
+    tokenRequired: accessToken !== undefined,
+  });
 
   await listen(server, config.port, config.host);
   // A failed accept (EMFILE when every descriptor is taken) is emitted on the server; without a
@@ -150,6 +184,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // Children that a killed daemon left running go before ours start (never the other way round).
   await registry.reapLeftovers();
   registry.start();
+  if (reloader && options.watchConfig !== false) reloader.watch(options.watchDebounceMs);
 
   let closing: Promise<void> | undefined;
   return {
@@ -160,13 +195,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     get accessToken() {
       return accessToken?.current();
     },
+    reload(reason = 'requested') {
+      if (!reloader)
+        return Promise.resolve({ ok: false, error: 'this daemon cannot reload', restartNeeded: [] });
+      return reloader.reload(reason);
+    },
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         stopWatchingToken?.();
+        await reloader?.close();
         await sessions.closeAll();
         server.closeAllConnections();
         clearInterval(reloadTimer);
+        await servedCache.close();
         await registry.stop();
         oauth.close();
         await stopped;

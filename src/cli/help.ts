@@ -102,3 +102,45 @@ It lives in access-token in the config dir (mode 0600); "auth": "none" in the co
            read the file themselves; clients with a header need "mcp-bridge clients" again.
   path     print where the token file is
 `;
+
+export const SERVICE_HELP = `Usage: mcp-bridge service install [--dry-run] | uninstall | status | restart | logs [--follow] [--lines N]
+
+Runs the daemon as a service of your user, started at login and restarted after a crash:
+a systemd --user unit (~/.config/systemd/user/mcp-bridge.service) on Linux, a LaunchAgent
+(~/Library/LaunchAgents/dev.mcp-bridge.plist) on macOS. The unit runs this node and this
+bin/mcp-bridge.js by absolute path, with your login shell's PATH (so npx, uvx, docker and
+Homebrew are found as in a terminal) and the MCP_BRIDGE_* variables set now, except secrets.
+
+  install     write the unit (again: it is updated in place) and start it
+  uninstall   stop it and remove the unit
+  status      what systemctl / launchctl say about it
+  restart     restart it (after an upgrade, or a PATH change: install again instead)
+  logs        the last lines of the daemon's log file; --follow keeps printing
+
+Options:
+  --dry-run       print the unit file install would write, change nothing
+  -f, --follow    logs: keep printing new lines
+  -n, --lines N   logs: how many lines (default 100)
+  -h, --help      show this help
+
+Where systemctl --user or launchctl does not answer (no user session bus, a container), install
+still writes the file, then exits 1 with the commands to run in your login session.
+Exit codes: 0 done, 1 not done (the message says why), 2 usage.
+`;
+
+export const DOCTOR_HELP = `Usage: mcp-bridge doctor [--json] [--config PATH]
+
+Checks the setup, one line per check, and says how to fix each one that fails: the Node
+version, the config file, the port (free, or our daemon answering there with this version),
+every stdio upstream's command on the PATH the service gets (the installed unit's, else your
+login shell's), OAuth logins (from the running daemon), modes of the token files and the
+config dir, the service, Claude Desktop's config (the shim entry, no server both there and in
+the bridge) and the log file.
+
+Options:
+  --json              the checks as JSON
+  -c, --config PATH   config file
+  -h, --help          show this help
+
+Exit codes: 0 every check passed (or does not apply), 1 a check failed.
+`;

@@ -3,7 +3,9 @@ import { VERSION } from '../version.js';
 import {
   AUTH_HELP,
   CLIENTS_HELP,
+  DOCTOR_HELP,
   IMPORT_HELP,
+  SERVICE_HELP,
   START_HELP,
   STATUS_HELP,
   STDIO_HELP,
@@ -22,6 +24,8 @@ Commands:
   import    move Claude Desktop's servers into the bridge (import claude-desktop)
   clients   print settings for Claude Code, Cursor, VS Code, the Inspector (with the access token)
   token     token rotate: replace the local access token; token path: where it is
+  service   service install | uninstall | status | restart | logs: run the daemon under launchd/systemd
+  doctor    check the setup (node, config, port, commands on the service's PATH, logins, files)
   help      show help for a command
 
 Options:
@@ -46,6 +50,8 @@ const COMMANDS: Record<string, Command> = {
   clients: { help: CLIENTS_HELP, run: async (argv) => (await import('./clients.js')).runClients(argv) },
   connect: { help: CLIENTS_HELP, run: async (argv) => (await import('./clients.js')).runClients(argv) },
   token: { help: TOKEN_HELP, run: async (argv) => (await import('./token.js')).runToken(argv) },
+  service: { help: SERVICE_HELP, run: async (argv) => (await import('./service.js')).runService(argv) },
+  doctor: { help: DOCTOR_HELP, run: async (argv) => (await import('./doctor.js')).runDoctor(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */
