@@ -76,7 +76,7 @@ export class DaemonLock {
           { details: { pid: other.pid, port: other.port, file } },
         );
       }
-      await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+      await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600, durable: false });
     } finally {
       await release().catch(() => {});
     }
@@ -86,7 +86,10 @@ export class DaemonLock {
   /** Records the port once the daemon listens (port 0 resolves to a real one only then). */
   async listening(port: number): Promise<void> {
     this.record = { ...this.record, port };
-    await writeFileAtomic(this.file, `${JSON.stringify(this.record, null, 2)}\n`, { mode: 0o600 });
+    await writeFileAtomic(this.file, `${JSON.stringify(this.record, null, 2)}\n`, {
+      mode: 0o600,
+      durable: false,
+    });
   }
 
   /** Removes the record if it is still ours. Never throws. */

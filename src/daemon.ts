@@ -37,6 +37,8 @@ export interface DaemonOptions {
   readonly watchConfig?: boolean;
   /** Quiet time after a change to the config file before it is read (default 300 ms). */
   readonly watchDebounceMs?: number;
+  /** Called once the port is known, before any upstream starts (the daemon lock records it). */
+  readonly onListening?: (port: number) => Promise<void>;
 }
 
 export interface Daemon {
@@ -161,6 +163,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   server.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'HTTP server error'));
   const port = (server.address() as AddressInfo).port;
   redirectPort = port;
+  await options.onListening?.(port);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}${config.mcpPath}`;
   logger.info(

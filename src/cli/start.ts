@@ -50,12 +50,13 @@ export async function runStart(argv: string[]): Promise<number> {
       reloadConfig: () => loadConfig({ configPath: values.config }),
       // Off where file events are unreliable (some network filesystems): SIGHUP still reloads.
       watchConfig: process.env.MCP_BRIDGE_WATCH_CONFIG !== '0',
+      // Recorded before the upstreams start, while the event loop is still quiet.
+      onListening: (port) => lock.listening(port),
     });
   } catch (error) {
     await lock.release();
     throw error;
   }
-  await lock.listening(daemon.port);
   process.stdout.write(
     `mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath}, rotated into numbered files beside it)\n`,
   );

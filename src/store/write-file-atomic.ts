@@ -8,6 +8,12 @@ export interface WriteFileAtomicOptions {
   readonly mode?: number;
   /** Mode of the directory if it has to be created (an existing one, or a symlink's target, is not changed). */
   readonly dirMode?: number;
+  /**
+   * false: no fsync. The rename still means a crashed process leaves the old file or the new one;
+   * only a power loss could lose the write. For records that die with the machine anyway (which
+   * daemon runs, which children it has): an fsync costs tens of milliseconds on some disks.
+   */
+  readonly durable?: boolean;
 }
 
 /**
@@ -25,7 +31,7 @@ export async function writeFileAtomic(
   const handle = await open(temp, 'w', options.mode ?? 0o644);
   try {
     await handle.writeFile(data, 'utf8');
-    await handle.sync();
+    if (options.durable !== false) await handle.sync();
   } catch (error) {
     await handle.close().catch(() => {});
     await rm(temp, { force: true });
@@ -38,7 +44,7 @@ export async function writeFileAtomic(
     await rm(temp, { force: true });
     throw error;
   }
-  await syncDir(dir);
+  if (options.durable !== false) await syncDir(dir);
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -121,7 +121,10 @@ export class ChildGroups implements ChildGroupTracker {
       children,
     };
     try {
-      await writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+      await writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`, {
+        mode: 0o600,
+        durable: false,
+      });
       this.warned = false;
     } catch (error) {
       // Out of file descriptors, or a full disk: the watchdog still knows every group.
