@@ -160,16 +160,15 @@ export class SessionManager {
       else if (kind === 'prompts') handler.notify.promptsChanged();
       else handler.notify.resourcesChanged();
     });
-    for (const upstream of options.registry.list()) {
-      upstream.onResourceUpdated((uri, params) => {
-        const exposed = options.catalog.exposedUri(upstream.name, uri);
-        for (const session of this.sessions.values()) {
-          if (!session.subscriptions.has(exposed)) continue;
-          session.server.sendResourceUpdated({ ...params, uri: exposed }).catch(() => {});
-        }
-        this.modern.handler.notify.resourceUpdated(exposed);
-      });
-    }
+    // Through the registry, so upstreams a reload adds are heard too.
+    options.registry.onResourceUpdated((name, uri, params) => {
+      const exposed = options.catalog.exposedUri(name, uri);
+      for (const session of this.sessions.values()) {
+        if (!session.subscriptions.has(exposed)) continue;
+        session.server.sendResourceUpdated({ ...params, uri: exposed }).catch(() => {});
+      }
+      this.modern.handler.notify.resourceUpdated(exposed);
+    });
     const idle = options.idleTimeoutMs ?? 30 * 60_000;
     this.sweeper = setInterval(() => this.closeIdle(idle), Math.min(60_000, idle));
     this.sweeper.unref();

@@ -54,6 +54,9 @@ export class UpstreamRegistry {
   private upstreams = new Map<string, Upstream>();
   private readonly unsubscribes = new Map<Upstream, () => void>();
   private readonly listeners = new Set<(snapshot: UpstreamSnapshot) => void>();
+  private readonly resourceListeners = new Set<
+    (upstream: string, uri: string, params: Record<string, unknown>) => void
+  >();
   private readonly batchListeners = new Set<(phase: 'begin' | 'end') => void>();
   private readonly groups: ChildGroups | undefined;
   private readonly createTransport: CreateTransport;
@@ -99,8 +102,26 @@ export class UpstreamRegistry {
       lastTools = snapshot.tools;
       this.publish(snapshot);
     });
-    this.unsubscribes.set(upstream, unsubscribe);
+    const stopUpdates = upstream.onResourceUpdated((uri, params) => {
+      if (this.upstreams.get(config.name) !== upstream) return;
+      for (const listener of this.resourceListeners) listener(config.name, uri, params);
+    });
+    this.unsubscribes.set(upstream, () => {
+      unsubscribe();
+      stopUpdates();
+    });
     return upstream;
+  }
+
+  /**
+   * `notifications/resources/updated` of every upstream, those a reload adds included; returns the
+   * unsubscribe function.
+   */
+  onResourceUpdated(
+    listener: (upstream: string, uri: string, params: Record<string, unknown>) => void,
+  ): () => void {
+    this.resourceListeners.add(listener);
+    return () => this.resourceListeners.delete(listener);
   }
 
   private publish(snapshot: UpstreamSnapshot): void {

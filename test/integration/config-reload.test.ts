@@ -74,6 +74,29 @@ async function client(daemon: Daemon): Promise<Client> {
 }
 
 describe('live config reload', () => {
+  it('relays resources/updated of an upstream the reload added', async () => {
+    const { dir, cleanup } = makeTempDir();
+    cleanups.push(cleanup);
+    save(dir, { first: entry(dir) });
+    const daemon = await startFromFile(dir);
+    await readyPid(daemon, 'first');
+    save(dir, { first: entry(dir), later: entry(dir) });
+    expect((await daemon.reload('test')).ok).toBe(true);
+    await readyPid(daemon, 'later');
+    const c = await client(daemon);
+    const updates: string[] = [];
+    c.setNotificationHandler('notifications/resources/updated', (n) => {
+      updates.push(n.params.uri);
+    });
+    // Both upstreams serve fake://readme, so the later one's is namespaced; find it in the list.
+    const { resources } = await c.listResources();
+    const uri = resources.map((r) => r.uri).find((u) => u.includes('later'))!;
+    expect(uri).toBeDefined();
+    await c.subscribeResource({ uri });
+    await c.callTool({ name: 'later__touch', arguments: {} });
+    await waitFor(() => updates.includes(uri), 'the update from the added upstream');
+  });
+
   it('keeps an unchanged upstream (same pid, in-flight call answered), restarts a changed one, stops a removed one, starts a new one, with one list_changed', async () => {
     const { dir, cleanup } = makeTempDir();
     cleanups.push(cleanup);
