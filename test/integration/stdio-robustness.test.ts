@@ -55,13 +55,14 @@ describe('a stdio upstream that floods its output', () => {
   async function keepCalling(c: Client, done: () => boolean, what: string, timeoutMs = 45_000) {
     const deadline = Date.now() + timeoutMs;
     let answered = 0;
-    while (!done()) {
+    // At least one call, even when the bad upstream fails before the first one is sent.
+    do {
       if (Date.now() > deadline)
         throw new Error(`timed out waiting for ${what} (${answered} calls answered)`);
       const result = await c.callTool({ name: 'good__echo', arguments: { text: `call ${answered}` } });
       expect(JSON.stringify(result.content)).toContain(`call ${answered}`);
       answered++;
-    }
+    } while (!done());
     return answered;
   }
 
