@@ -103,7 +103,7 @@ It lives in access-token in the config dir (mode 0600); "auth": "none" in the co
   path     print where the token file is
 `;
 
-export const SERVICE_HELP = `Usage: mcp-bridge service install [--dry-run] | uninstall | status | restart | logs [--follow] [--lines N]
+export const SERVICE_HELP = `Usage: mcp-bridge service install [--dry-run] [--force] | uninstall | status | restart | logs [--follow] [--lines N]
 
 Runs the daemon as a service of your user, started at login and restarted after a crash:
 a systemd --user unit (~/.config/systemd/user/mcp-bridge.service) on Linux, a LaunchAgent
@@ -119,6 +119,8 @@ Homebrew are found as in a terminal) and the MCP_BRIDGE_* variables set now, exc
 
 Options:
   --dry-run       print the unit file install would write, change nothing
+  --force         install even from a temporary dir or an npx cache (refused by default: the
+                  unit would point at a path that vanishes)
   -f, --follow    logs: keep printing new lines
   -n, --lines N   logs: how many lines (default 100)
   -h, --help      show this help

@@ -13,6 +13,7 @@ export async function runService(argv: string[]): Promise<number> {
     argv,
     {
       'dry-run': { type: 'boolean' },
+      force: { type: 'boolean' },
       follow: { type: 'boolean', short: 'f' },
       lines: { type: 'string', short: 'n' },
     },
@@ -35,7 +36,10 @@ export async function runService(argv: string[]): Promise<number> {
   if (lines !== undefined && !(Number.isInteger(lines) && lines >= 0)) {
     throw new BridgeError('USAGE', `service logs: --lines wants a whole number, not "${values.lines}"`);
   }
-  const ctx = defaultContext();
+  if (values.force && action !== 'install') {
+    throw new BridgeError('USAGE', 'service: --force goes with "install" only');
+  }
+  const ctx = defaultContext({ allowTemporary: values.force === true });
   switch (action) {
     case 'install':
       return installService(ctx, { dryRun: values['dry-run'] === true });

@@ -82,7 +82,7 @@ export async function installService(
       if (where) {
         throw new BridgeError(
           'SERVICE_PATH_TEMPORARY',
-          `refusing to install: ${what} is at ${path}, inside ${where}. The service would point at a path that vanishes (after a reboot or a cache clean) and then fail at every start. Install mcp-bridge for good first (npm install -g mcp-bridge, or a clone), then run "mcp-bridge service install" from there`,
+          `refusing to install: ${what} is at ${path}, inside ${where}. The service would point at a path that vanishes (after a reboot or a cache clean) and then fail at every start. Install mcp-bridge for good first (npm install -g mcp-bridge, or a clone), then run "mcp-bridge service install" from there (or pass --force if this place stays)`,
           { details: { path } },
         );
       }

@@ -31,7 +31,7 @@ describe.runIf(process.platform === 'linux')('mcp-bridge service (systemd)', () 
   it('--dry-run prints the unit with absolute paths and the login PATH, and writes nothing', async () => {
     const { dir, env } = setup();
     const before = listFiles(dir);
-    const result = await runCli(['service', 'install', '--dry-run'], env);
+    const result = await runCli(['service', 'install', '--dry-run', '--force'], env);
     expect(result.stderr).toContain('nothing was changed');
     expect(result.code).toBe(0);
     expect(listFiles(dir)).toEqual(before);
@@ -46,7 +46,7 @@ describe.runIf(process.platform === 'linux')('mcp-bridge service (systemd)', () 
 
   it('install writes a unit systemd-analyze accepts, exits 1 with the commands, updates in place; uninstall removes it', async () => {
     const { dir, env, unit } = setup({ MCP_BRIDGE_OWNER_PASSWORD: 'hunter2-not-in-the-unit' });
-    const first = await runCli(['service', 'install'], env);
+    const first = await runCli(['service', 'install', '--force'], env);
     expect(first.code).toBe(1);
     expect(first.stderr).toContain('systemctl --user daemon-reload');
     expect(first.stderr).toContain('systemctl --user enable --now mcp-bridge.service');
@@ -84,10 +84,10 @@ describe.runIf(process.platform === 'linux')('mcp-bridge service (systemd)', () 
     expect(verify.stderr).toBe('');
     expect(verify.status).toBe(0);
 
-    const again = await runCli(['service', 'install'], env);
+    const again = await runCli(['service', 'install', '--force'], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`Unchanged: ${unit}`);
-    const changed = await runCli(['service', 'install'], { ...env, MCP_BRIDGE_LOG_LEVEL: 'warn' });
+    const changed = await runCli(['service', 'install', '--force'], { ...env, MCP_BRIDGE_LOG_LEVEL: 'warn' });
     expect(changed.stderr).toContain(`Updated ${unit}`);
     expect(readFileSync(unit, 'utf8')).toContain('Environment="MCP_BRIDGE_LOG_LEVEL=warn"');
     expect(listFiles(join(env.XDG_CONFIG_HOME as string, 'systemd', 'user'))).toEqual(['mcp-bridge.service']);
