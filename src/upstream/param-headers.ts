@@ -50,7 +50,8 @@ function asText(value: unknown): string | undefined {
   return undefined;
 }
 
-function encode(text: string): string {
+/** A header value as SEP-2243 carries it: plain printable ASCII as is, anything else as `=?base64?…?=`. */
+export function encodeHeaderValue(text: string): string {
   const plain = /^[\x20-\x7E]*$/.test(text) && text.trim() === text && !SENTINEL.test(text);
   return plain ? text : `=?base64?${Buffer.from(text, 'utf8').toString('base64')}?=`;
 }
@@ -60,7 +61,7 @@ export function mcpParamHeaders(inputSchema: unknown, args: unknown): Record<str
   const headers: Record<string, string> = {};
   for (const { path, header } of paramDeclarations(inputSchema)) {
     const text = asText(valueAt(args, path));
-    if (text !== undefined) headers[`${PREFIX}${header}`] = encode(text);
+    if (text !== undefined) headers[`${PREFIX}${header}`] = encodeHeaderValue(text);
   }
   return headers;
 }
