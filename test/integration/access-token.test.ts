@@ -283,11 +283,13 @@ describe('the local access token', () => {
     expect(() => statSync(join(dir, ACCESS_TOKEN_FILE))).toThrow();
   });
 
-  it('keeps another user of this machine out: it cannot read the token, and is refused without it', async () => {
-    if (process.getuid?.() !== 0) return; // setpriv needs root to switch users
-    const { daemon, dir, base } = await daemonIn();
-    // What another local user runs: read the token file, then try the endpoint with and without it.
-    const script = `
+  // setpriv needs root to switch users (CI runs as root).
+  it.skipIf(process.getuid?.() !== 0)(
+    'keeps another user of this machine out: it cannot read the token, and is refused without it',
+    async () => {
+      const { daemon, dir, base } = await daemonIn();
+      // What another local user runs: read the token file, then try the endpoint with and without it.
+      const script = `
       const fs = require('node:fs');
       let read = 'read';
       try { fs.readFileSync(${JSON.stringify(join(dir, ACCESS_TOKEN_FILE))}); } catch (e) { read = e.code; }
@@ -300,11 +302,12 @@ describe('the local access token', () => {
           method: 'POST', headers: { ...h, authorization: process.env.TOKEN }, body: init });
         console.log(JSON.stringify({ read, without: without.status, status: status.status, withToken: withToken.status }));
       })();`;
-    const { stdout } = await promisify(execFile)(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e', script],
-      { env: { TOKEN: authHeaders(daemon).authorization, PATH: process.env.PATH }, cwd: '/' },
-    );
-    expect(JSON.parse(stdout)).toEqual({ read: 'EACCES', without: 401, status: 401, withToken: 200 });
-  });
+      const { stdout } = await promisify(execFile)(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e', script],
+        { env: { TOKEN: authHeaders(daemon).authorization, PATH: process.env.PATH }, cwd: '/' },
+      );
+      expect(JSON.parse(stdout)).toEqual({ read: 'EACCES', without: 401, status: 401, withToken: 200 });
+    },
+  );
 });
