@@ -45,16 +45,7 @@ export class ModernForwarder {
       for (let attempt = 1; ; attempt++) {
         let held: Message | undefined;
         try {
-          const token = await this.deps.provenToken();
-          const response = await fetchOrThrow(this.deps.url, {
-            method: 'POST',
-            headers: {
-              ...modernHeaders(message, version, this.params),
-              ...(token ? { authorization: `Bearer ${token}` } : {}),
-            },
-            body: JSON.stringify(message),
-            signal: controller.signal,
-          });
+          const response = await this.post(message, version, controller.signal);
           if (response.status === 401) {
             await response.body?.cancel().catch(() => {});
             throw new NotDelivered('the daemon refused the access token');
@@ -122,6 +113,20 @@ export class ModernForwarder {
     }
   }
 
+  /** One stateless POST, with the headers of its era and the token after a fresh proof. */
+  private async post(message: Message, version: string, signal?: AbortSignal): Promise<Response> {
+    const token = await this.deps.provenToken();
+    return fetchOrThrow(this.deps.url, {
+      method: 'POST',
+      headers: {
+        ...modernHeaders(message, version, this.params),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify(message),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
   /** A 2026-07-28 notification: cancelling closes the request's stream; others are POSTed. */
   private async notify(message: Message, version: string): Promise<void> {
     if (message.method === 'notifications/cancelled') {
@@ -130,15 +135,7 @@ export class ModernForwarder {
       return;
     }
     try {
-      const token = await this.deps.provenToken();
-      const response = await fetchOrThrow(this.deps.url, {
-        method: 'POST',
-        headers: {
-          ...modernHeaders(message, version, this.params),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        body: JSON.stringify(message),
-      });
+      const response = await this.post(message, version);
       await response.body?.cancel().catch(() => {});
     } catch (error) {
       this.deps.connectionLost();
