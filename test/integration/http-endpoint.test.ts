@@ -3,47 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
 import { authHeaders, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 import { FAKE_TOOL_COUNT, fakeUpstream } from '../helpers/fake-server.js';
+import { type RawResponse, raw as rawRequest } from '../helpers/raw-http.js';
 import { waitFor } from '../helpers/wait.js';
 
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function raw(
-  port: number,
-  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer },
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: options.method ?? 'POST',
-        path: options.path ?? '/mcp',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          ...authHeaders(`http://127.0.0.1:${port}`),
-          ...options.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    if (options.body !== undefined) req.end(options.body);
-    else req.end();
+/** A raw request, sent with the daemon's access token as a configured client would. */
+function raw(port: number, options: Parameters<typeof rawRequest>[1]): Promise<RawResponse> {
+  return rawRequest(port, {
+    ...options,
+    headers: { ...authHeaders(`http://127.0.0.1:${port}`), ...options.headers },
   });
 }
 
