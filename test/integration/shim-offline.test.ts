@@ -1,13 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
 import { authHeaders, rememberTokenFile } from '../helpers/access.js';
 import { makeTempDir } from '../helpers/bridge.js';
-import { BIN, cliEnv, freePort, startCli } from '../helpers/cli.js';
+import { cliEnv, freePort, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
+import { rawShim as spawnRawShim } from '../helpers/raw-shim.js';
 import { stopProcess, waitFor } from '../helpers/wait.js';
 
 /** Issue 13: Claude Desktop is answered at once, from the daemon's served cache, while it starts. */
@@ -37,24 +36,7 @@ describe('the stdio shim while the daemon is not up', () => {
     return { dir: temp.dir, config, configDir, port };
   }
 
-  function rawShim(args: string[], env: NodeJS.ProcessEnv) {
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'stdio', ...args], { env, stdio: 'pipe' });
-    closers.push(() => child.exitCode === null && child.kill('SIGKILL'));
-    const lines: string[] = [];
-    createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
-    let stderr = '';
-    child.stderr!.on('data', (c) => {
-      stderr += c;
-    });
-    const send = (message: object) => child.stdin!.write(`${JSON.stringify(message)}\n`);
-    const reply = (id: number, ms = 20_000) =>
-      waitFor(
-        () => lines.map((l) => JSON.parse(l) as { id?: number }).find((m) => m.id === id),
-        `the answer to ${id} (${stderr})`,
-        ms,
-      ) as Promise<Record<string, unknown>>;
-    return { child, lines, send, reply, stderr: () => stderr };
-  }
+  const rawShim = (args: string[], env: NodeJS.ProcessEnv) => spawnRawShim(args, env, closers);
 
   const initialize = {
     jsonrpc: '2.0',

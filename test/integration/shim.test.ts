@@ -1,9 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { authHeaders, rememberTokenFile } from '../helpers/access.js';
 import { makeTempDir } from '../helpers/bridge.js';
 import { BIN, cliEnv, freePort, type RunningBridge, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
+import { rawShim as spawnRawShim } from '../helpers/raw-shim.js';
 import { stopProcess, waitFor } from '../helpers/wait.js';
 
 describe('the stdio shim (mcp-bridge stdio)', () => {
@@ -69,25 +69,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     args: string[],
     env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', MCP_BRIDGE_CONFIG_DIR: configDir },
   ) {
-    const child: ChildProcess = spawn(process.execPath, [BIN, 'stdio', ...args], {
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    closers.push(() => child.exitCode === null && child.kill('SIGKILL'));
-    const lines: string[] = [];
-    createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
-    let stderr = '';
-    child.stderr!.on('data', (c) => {
-      stderr += c;
-    });
-    const send = (message: object) => child.stdin!.write(`${JSON.stringify(message)}\n`);
-    const reply = (id: number) =>
-      waitFor(
-        () => lines.map((l) => JSON.parse(l) as { id?: number }).find((m) => m.id === id),
-        `the answer to ${id} (${stderr})`,
-        20_000,
-      );
-    return { child, lines, send, reply, stderr: () => stderr };
+    return spawnRawShim(args, env, closers);
   }
 
   const initialize = (id = 1) => ({
