@@ -123,7 +123,8 @@ function rewriteClaude(claude: Json, servers: Json, moved: readonly string[]): J
   return { ...claude, mcpServers: kept };
 }
 
-function isShim(entry: Json): boolean {
+/** An mcpServers entry that runs `mcp-bridge stdio` (the shim), whatever the path to it. */
+export function isShim(entry: { command?: unknown; args?: unknown }): boolean {
   const args = Array.isArray(entry.args) ? entry.args.map(String) : [];
   const command = String(entry.command ?? '');
   return args.includes('stdio') && [command, ...args].some((a) => /mcp-bridge(\.js)?$/.test(a));

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { createServer } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { findLocalDaemon, getJson } from '../access/local-daemon.js';
-import { claudeDesktopConfigPath } from '../cli/import.js';
+import { claudeDesktopConfigPath, isShim } from '../cli/import.js';
 import { loadConfig } from '../config/load.js';
 import { resolveConfigDir } from '../config/paths.js';
 import { type BridgeConfig, usesOAuth } from '../config/schema.js';
@@ -278,14 +278,6 @@ function claudeCheck(config: BridgeConfig | undefined, options: DoctorOptions): 
     );
   }
   return pass(name, `${file} uses the shim ("${shim[0]}")`);
-}
-
-// The same test as `import claude-desktop` uses to recognise the shim.
-function isShim(entry: { command?: unknown; args?: unknown }): boolean {
-  const args = Array.isArray(entry.args) ? entry.args.map(String) : [];
-  return (
-    args.includes('stdio') && [String(entry.command ?? ''), ...args].some((a) => /mcp-bridge(\.js)?$/.test(a))
-  );
 }
 
 function logCheck(file: string): Check {
