@@ -36,32 +36,23 @@ export function diffUpstreams(
 }
 
 /**
- * Keys that are read once at start (the listener, its guards and limits, the logger, defaults
- * baked into every Upstream and transport). A change to one of them is reported, not half-applied.
- * Everything an upstream entry holds (including the top-level callTimeoutMs, which is copied into
- * each entry) applies live through `diffUpstreams`.
+ * What a reload applies: the upstream entries (including the top-level callTimeoutMs, which is
+ * copied into each entry), plus facts about the file itself. Every other key is read once at
+ * start (the listener, its guards and limits, the logger, defaults baked into every Upstream and
+ * transport), so a change to it is reported, not half-applied; a key added to BridgeConfig later
+ * is restart-only until it is listed here.
  */
-export const RESTART_KEYS = [
-  'port',
-  'host',
-  'mcpPath',
-  'auth',
-  'allowedOrigins',
-  'allowedHosts',
-  'maxBodyBytes',
-  'pingIntervalMs',
-  'pageSize',
-  'logLevel',
-  'logPath',
-  'maxStdoutLineBytes',
-  'maxStderrLineBytes',
-  'bodyTimeoutMs',
-  'maxConnections',
-  'maxBodyBytesInFlight',
-  'maxSessions',
-] as const satisfies readonly (keyof BridgeConfig)[];
+const LIVE_KEYS = new Set<keyof BridgeConfig>([
+  'upstreams',
+  'callTimeoutMs',
+  'file',
+  'fileExists',
+  'configDir',
+  'warnings',
+]);
 
 /** The restart-only keys whose value in `next` differs from the one the daemon started with. */
 export function restartNeeded(started: BridgeConfig, next: BridgeConfig): string[] {
-  return RESTART_KEYS.filter((key) => !isDeepStrictEqual(started[key], next[key]));
+  const keys = new Set([...Object.keys(started), ...Object.keys(next)] as (keyof BridgeConfig)[]);
+  return [...keys].filter((key) => !LIVE_KEYS.has(key) && !isDeepStrictEqual(started[key], next[key]));
 }
