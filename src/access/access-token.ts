@@ -23,7 +23,7 @@ export function newAccessToken(): string {
   return `${PREFIX}${randomBytes(32).toString('base64url')}`;
 }
 
-export function isAccessTokenShape(value: string): boolean {
+function isAccessTokenShape(value: string): boolean {
   return TOKEN_SHAPE.test(value);
 }
 

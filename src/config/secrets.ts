@@ -35,14 +35,6 @@ export function looksSecret(name: string): boolean {
 }
 
 /**
- * A copy of `env` with secret-looking values replaced. The log no longer uses it (it shows names
- * only, see redactUpstreamConfig); test/unit/config.test.ts still covers it: remove them together.
- */
-export function redactEnv(env: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, looksSecret(k) ? REDACTED : v]));
-}
-
-/**
  * Short flags whose value is a secret in common tools: -p password (mysql, sshpass), -a (redis-cli),
  * -w (ldapsearch), -u user:password (curl), -t token, -k key. A single letter says too little to
  * tell, so a port after `-p` is hidden too: a hidden port costs less than a logged password.
