@@ -29,11 +29,6 @@ export function expandEnvRefs(value: string, where: string, env: NodeJS.ProcessE
   });
 }
 
-/** Names that look like they hold a secret (env variables, headers, flags). */
-export function looksSecret(name: string): boolean {
-  return looksSecretName(name);
-}
-
 /**
  * Short flags whose value is a secret in common tools: -p password (mysql, sshpass), -a (redis-cli),
  * -w (ldapsearch), -u user:password (curl), -t token, -k key. A single letter says too little to
@@ -45,7 +40,7 @@ const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
 
 /** Whether `arg` is a flag whose next argument is its (secret) value. */
 function isSecretFlag(arg: string): boolean {
-  return SECRET_SHORT_FLAG.test(arg) || (/^--?[^=]+$/.test(arg) && looksSecret(arg));
+  return SECRET_SHORT_FLAG.test(arg) || (/^--?[^=]+$/.test(arg) && looksSecretName(arg));
 }
 
 /**
@@ -58,12 +53,12 @@ export function redactArgs(args: readonly string[]): string[] {
     const previous = args[i - 1];
     if (previous !== undefined && isSecretFlag(previous) && !arg.startsWith('-')) return REDACTED;
     const eq = arg.indexOf('=');
-    if (arg.startsWith('-') && eq > 0 && looksSecret(arg.slice(0, eq)))
+    if (arg.startsWith('-') && eq > 0 && looksSecretName(arg.slice(0, eq)))
       return `${arg.slice(0, eq + 1)}${REDACTED}`;
     const attached = SECRET_SHORT_ATTACHED.exec(arg);
     if (attached && !arg.startsWith('--')) return `${attached[1]}${attached[2]}${REDACTED}`;
     const assignment = ENV_ASSIGNMENT.exec(arg);
-    if (assignment && looksSecret(assignment[1]!)) return `${assignment[1]}=${REDACTED}`;
+    if (assignment && looksSecretName(assignment[1]!)) return `${assignment[1]}=${REDACTED}`;
     return redactSecrets(arg);
   });
 }
@@ -101,7 +96,7 @@ export function redactUpstreamConfig(config: UpstreamConfig): Record<string, unk
 
 /**
  * Names that say "secret" plainly, judged by their last word (`--api-key`, `--apiKey`, `GH_PAT`,
- * `--client-secret`; not `--max-tokens`, `--token-file`, `--session-dir`). Unlike looksSecret,
+ * `--client-secret`; not `--max-tokens`, `--token-file`, `--session-dir`). Unlike looksSecretName,
  * which hides a value in the start line on the faintest hint, this decides what is replaced in
  * everything the upstream prints, where a false match hides diagnostics (a port, a count, a path).
  */
@@ -187,7 +182,7 @@ export function secretValuesOf(config: UpstreamConfig, original: UpstreamConfig 
     // "Bearer X" under any name (BASIC=Basic …): X alone may show up too.
     const scheme = /^(?:Bearer|Basic|Token)\s+(\S+)$/i.exec(value);
     if (scheme) found.push(value, scheme[1]!);
-    const secretName = looksSecret(name) && (isClearSecret(name, value) || !plainlyNotSecret(value));
+    const secretName = looksSecretName(name) && (isClearSecret(name, value) || !plainlyNotSecret(value));
     if (config.kind === 'http' || fromOp || secretName || looksRandom(value)) {
       found.push(value);
     } else {
@@ -203,7 +198,7 @@ export function secretValuesOf(config: UpstreamConfig, original: UpstreamConfig 
     found.push(...urlCredentials(config.url));
     try {
       for (const [name, value] of new URL(config.url).searchParams) {
-        if (looksSecret(name) || looksRandom(value)) found.push(value);
+        if (looksSecretName(name) || looksRandom(value)) found.push(value);
       }
     } catch {
       // not a URL: nothing more to find
