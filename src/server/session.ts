@@ -1,84 +1,28 @@
-import { randomUUID } from 'node:crypto';
+import { type NodeMcpRequestHandler, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
 import {
-  type NodeMcpRequestHandler,
-  NodeStreamableHTTPServerTransport,
-  toNodeHandler,
-  toWebRequest,
-} from '@modelcontextprotocol/node';
-import {
-  CLIENT_CAPABILITIES_META_KEY,
   createMcpHandler,
   isInitializeRequest,
   isLegacyRequest,
-  LOG_LEVEL_META_KEY,
   type McpHttpHandler,
-  PROTOCOL_VERSION_META_KEY,
-  ProtocolError,
-  ProtocolErrorCode,
-  Server,
-  type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
-import { DEFAULTS, isLoopbackHostname } from '../config/schema.js';
+import { DEFAULTS } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mcpParamMismatch } from '../upstream/param-headers.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
-import { type CallOptions, PassthroughResultSchema } from '../upstream/upstream.js';
-import { VERSION } from '../version.js';
-import { OpenCalls } from './cancelled.js';
-import { SessionEventStore } from './event-store.js';
-import { hostnameOf } from './guards.js';
-import { InputRounds } from './input-required.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
-import { toProtocolError } from './protocol-error.js';
+import { LegacySessions } from './legacy-sessions.js';
+import { createMcpServer, type McpServerDeps } from './mcp-server.js';
+import { Relay } from './relay.js';
+import { ResourceSubscriptions } from './resource-subscriptions.js';
 import { SessionLimit } from './session-limit.js';
+
+export { SERVER_CAPABILITIES } from './mcp-server.js';
 
 /** SEP-2243 HeaderMismatch: HTTP headers that should mirror the body do not. */
 const HEADER_MISMATCH = -32020;
-
-const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
-
-/**
- * Whether a call's caller gets an upstream log message: 2025 sessions always (their level is set
- * with logging/setLevel, which reaches the upstreams); a 2026-07-28 request only if its `_meta`
- * envelope names a log level, and only messages at or above it.
- */
-function wantsLog(envelope: Record<string, unknown> | undefined, level: unknown): boolean {
-  if (envelope?.[PROTOCOL_VERSION_META_KEY] === undefined) return true;
-  const wanted = envelope[LOG_LEVEL_META_KEY];
-  if (typeof wanted !== 'string') return false;
-  return LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(wanted);
-}
-
-/**
- * One page of a merged list. The cursor names the list and the offset of the page; it stays
- * valid while the list changes (a client that gets list_changed lists again anyway).
- */
-function page(
-  key: string,
-  items: readonly unknown[],
-  cursor: string | undefined,
-  size: number,
-): Record<string, unknown> {
-  let offset = 0;
-  if (cursor !== undefined) {
-    const match = /^([A-Za-z]+):(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-    offset = Number(match?.[2]);
-    if (match?.[1] !== key) {
-      throw new ProtocolError(
-        ProtocolErrorCode.InvalidParams,
-        `Invalid cursor "${cursor}": not one this bridge issued for this list; list again without a cursor`,
-      );
-    }
-  }
-  const next = offset + size;
-  return {
-    [key]: items.slice(offset, next),
-    ...(next < items.length ? { nextCursor: Buffer.from(`${key}:${next}`).toString('base64url') } : {}),
-  };
-}
 
 /** The id of a single JSON-RPC request body, for error answers. */
 function requestId(body: unknown): string | number | null {
@@ -103,84 +47,81 @@ export interface SessionManagerOptions {
   readonly evictIdleAfterMs?: number;
 }
 
-interface Session {
-  readonly server: Server;
-  readonly transport: NodeStreamableHTTPServerTransport;
-  /** Recent SSE events, for a client that resumes a broken stream (tunnelled sessions only). */
-  readonly events: SessionEventStore | undefined;
-  /** Exposed URIs this session subscribed to. */
-  readonly subscriptions: Set<string>;
-  /** Its calls whose POST is open, so that a cancelled one's response can end. */
-  readonly calls: OpenCalls;
-  /** Requests still open (a standalone GET stream stays open while the client listens). */
-  open: number;
-  lastActive: number;
-}
-
-/** What initialize answers; the served cache (catalog/served-cache.ts) records it for the shim. */
-export const SERVER_CAPABILITIES = {
-  tools: { listChanged: true },
-  prompts: { listChanged: true },
-  resources: { subscribe: true, listChanged: true },
-  completions: {},
-  logging: {},
-};
-
 /**
- * One downstream MCP session per client (Mcp-Session-Id), each with its own SDK Server that serves
- * the shared catalog.
+ * The /mcp endpoint: decides the era of each request and, for the 2025 era, its session. 2025
+ * sessions (Mcp-Session-Id) live in LegacySessions; 2026-07-28 requests go to one stateless handler.
+ * Both serve the shared catalog through the same server factory (mcp-server.ts).
  */
 export class SessionManager {
-  private readonly sessions = new Map<string, Session>();
-  private readonly sweeper: NodeJS.Timeout;
-  /** Sessions subscribed per exposed URI: the upstream is subscribed once, while anyone is. */
-  private readonly subscribers = new Map<string, number>();
+  private readonly legacy: LegacySessions;
   /** The stateless 2026-07-28 era: one server per request, change events via subscriptions/listen. */
   private readonly modern: { handler: McpHttpHandler; node: NodeMcpRequestHandler };
-  private readonly stopModern: () => void;
-  /** Upstream calls waiting for a 2026-07-28 client's answers. */
-  private readonly rounds = new InputRounds();
-  /** The level each 2025 session set with logging/setLevel. */
-  private readonly logLevels = new WeakMap<Server, string>();
-  private readonly limit: SessionLimit;
+  private readonly relay = new Relay();
+  private readonly resources: ResourceSubscriptions;
+  /** The listeners this manager registered on the catalog and the registry. */
+  private readonly disposers: (() => void)[] = [];
 
   constructor(private readonly options: SessionManagerOptions) {
-    this.limit = new SessionLimit(
-      options.maxSessions ?? DEFAULTS.maxSessions,
-      options.evictIdleAfterMs ?? 60_000,
-      options.logger,
+    const { catalog, logger } = options;
+    this.resources = new ResourceSubscriptions(
+      (method, params) => catalog.resourceRequest(method, params),
+      logger,
     );
-    const handler = createMcpHandler(() => this.createServer(new Set()), {
+    const deps: McpServerDeps = {
+      catalog,
+      relay: this.relay,
+      resources: this.resources,
+      pageSize: options.pageSize ?? 5000,
+    };
+    this.legacy = new LegacySessions({
+      catalog,
+      resources: this.resources,
+      createServer: (subscriptions) => createMcpServer(deps, subscriptions),
+      limit: new SessionLimit(
+        options.maxSessions ?? DEFAULTS.maxSessions,
+        options.evictIdleAfterMs ?? 60_000,
+        logger,
+      ),
+      logger,
+      maxBodyBytes: options.maxBodyBytes,
+      callTool: (server, params, ctx) =>
+        this.relay.run(server, ctx, `tool ${String(params.name)}`, (callOptions) =>
+          catalog.callTool(params as Parameters<Catalog['callTool']>[0], callOptions),
+        ),
+      idleTimeoutMs: options.idleTimeoutMs ?? 30 * 60_000,
+    });
+    const handler = createMcpHandler(() => createMcpServer(deps, new Map()), {
       legacy: 'reject',
-      onerror: (error) => options.logger.debug({ err: errorMessage(error) }, 'modern-era request failed'),
+      onerror: (error) => logger.debug({ err: errorMessage(error) }, 'modern-era request failed'),
     });
     this.modern = { handler, node: toNodeHandler(handler, { maxRequestBodySize: options.maxBodyBytes }) };
-    this.stopModern = options.catalog.onChanged((kind) => {
-      if (kind === 'tools') handler.notify.toolsChanged();
-      else if (kind === 'prompts') handler.notify.promptsChanged();
-      else handler.notify.resourcesChanged();
-    });
-    // Through the registry, so upstreams a reload adds are heard too.
-    options.registry.onResourceUpdated((name, uri, params) => {
-      const exposed = options.catalog.exposedUri(name, uri);
-      for (const session of this.sessions.values()) {
-        if (!session.subscriptions.has(exposed)) continue;
-        session.server.sendResourceUpdated({ ...params, uri: exposed }).catch(() => {});
-      }
-      this.modern.handler.notify.resourceUpdated(exposed);
-    });
-    const idle = options.idleTimeoutMs ?? 30 * 60_000;
-    this.sweeper = setInterval(() => this.closeIdle(idle), Math.min(60_000, idle));
-    this.sweeper.unref();
+    this.disposers.push(
+      catalog.onChanged((kind) => {
+        if (kind === 'tools') handler.notify.toolsChanged();
+        else if (kind === 'prompts') handler.notify.promptsChanged();
+        else handler.notify.resourcesChanged();
+      }),
+      // Through the registry, so upstreams a reload adds are heard too.
+      options.registry.onResourceUpdated((name, uri, params) => {
+        const exposed = catalog.exposedUri(name, uri);
+        this.legacy.resourceUpdated(exposed, params);
+        handler.notify.resourceUpdated(exposed);
+      }),
+    );
+  }
+
+  /** A 2025 session's tool-call hot path (server/fast-path.ts), if it may take one. */
+  fastSession(id: string): ReturnType<LegacySessions['fastSession']> {
+    return this.legacy.fastSession(id);
   }
 
   get size(): number {
-    return this.sessions.size;
+    return this.legacy.size;
   }
 
   /** Whether `id` is an open 2025-era session (its initialize passed the access guard). */
   has(id: string): boolean {
-    return this.sessions.has(id);
+    return this.legacy.has(id);
   }
 
   /**
@@ -188,12 +129,7 @@ export class SessionManager {
    * nothing opened with the old one may go on. Clients that have the new token start again.
    */
   endSessions(reason: string): void {
-    if (this.sessions.size === 0) return;
-    this.options.logger.info({ sessions: this.sessions.size, reason }, 'ending every session');
-    for (const [id, session] of this.sessions) {
-      this.sessions.delete(id);
-      void session.server.close().catch(() => {});
-    }
+    this.legacy.endAll(reason);
   }
 
   async handle(req: Request, res: Response): Promise<void> {
@@ -223,8 +159,7 @@ export class SessionManager {
       return;
     }
     if (sessionId) {
-      const session = this.sessions.get(sessionId);
-      if (!session) {
+      if (!(await this.legacy.serve(sessionId, req, res))) {
         sendJsonRpcError(
           res,
           404,
@@ -233,25 +168,11 @@ export class SessionManager {
           undefined,
           requestId(req.body),
         );
-        return;
       }
-      session.open++;
-      res.once('close', () => {
-        session.open--;
-        session.lastActive = Date.now();
-      });
-      if (req.method === 'POST') session.calls.track(req.body, res);
-      await session.transport.handleRequest(req, res, req.body);
-      if (req.method === 'POST') session.calls.endCancelled(req.body, session.transport);
       return;
     }
     if (req.method === 'POST' && isInitializeRequest(req.body)) {
-      const close = (id: string, session: Session) => {
-        this.sessions.delete(id);
-        void session.server.close().catch(() => {});
-      };
-      if (!this.limit.admit(this.sessions, close, res, requestId(req.body))) return;
-      await this.create(req, res);
+      await this.legacy.initialize(req, res, requestId(req.body));
       return;
     }
     sendJsonRpcError(
@@ -268,78 +189,10 @@ export class SessionManager {
 
   /** Ends every session (daemon shutdown). */
   async closeAll(): Promise<void> {
-    clearInterval(this.sweeper);
-    this.stopModern();
-    this.rounds.close();
+    for (const dispose of this.disposers.splice(0)) dispose();
+    this.relay.close();
     await this.modern.handler.close().catch(() => {});
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.allSettled(sessions.map((s) => s.server.close()));
-  }
-
-  private closeIdle(idleMs: number): void {
-    const cutoff = Date.now() - idleMs;
-    for (const [id, session] of this.sessions) {
-      session.events?.prune();
-      if (session.open > 0 || session.lastActive > cutoff) continue;
-      this.options.logger.info({ session: id, idleMs }, 'closing an idle session');
-      this.sessions.delete(id);
-      void session.server.close().catch(() => {});
-    }
-  }
-
-  private async create(req: Request, res: Response): Promise<void> {
-    const log = this.options.logger;
-    const subscriptions = new Set<string>();
-    const server = this.createServer(subscriptions);
-    // Resumable streams (a priming event, replay after Last-Event-ID) cost about 1 ms per call, and
-    // a loopback stream does not break on its own: only sessions that come in through a tunnel or
-    // proxy (a Host other than a loopback name) get them.
-    const host = req.headers.host;
-    const events = host && !isLoopbackHostname(hostnameOf(host)) ? new SessionEventStore() : undefined;
-    let unsubscribe = () => {};
-    const started = this.limit.begin();
-    const transport = new NodeStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      maxRequestBodySize: this.options.maxBodyBytes,
-      ...(events ? { eventStore: events, retryInterval: 1000 } : {}),
-      onsessioninitialized: (id) => {
-        unsubscribe = this.options.catalog.onChanged((kind) => {
-          const sent =
-            kind === 'tools'
-              ? server.sendToolListChanged()
-              : kind === 'prompts'
-                ? server.sendPromptListChanged()
-                : server.sendResourceListChanged();
-          sent.catch((error: unknown) => {
-            log.debug({ session: id, err: errorMessage(error) }, `could not send ${kind}/list_changed`);
-          });
-        });
-        started();
-        this.sessions.set(id, {
-          server,
-          transport,
-          events,
-          subscriptions,
-          calls: new OpenCalls(),
-          open: 0,
-          lastActive: Date.now(),
-        });
-        log.info({ session: id, client: req.body?.params?.clientInfo }, 'session started');
-      },
-    });
-    transport.onclose = () => {
-      const id = transport.sessionId;
-      unsubscribe();
-      for (const uri of subscriptions) void this.unsubscribe(uri);
-      if (id && this.sessions.delete(id)) log.info({ session: id }, 'session ended');
-    };
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(req, res, req.body);
-    } finally {
-      started();
-    }
+    await this.legacy.closeAll();
   }
 
   /**
@@ -359,13 +212,6 @@ export class SessionManager {
     });
   }
 
-  /** One more subscriber of `uri`; the upstream is subscribed for the first. */
-  private async subscribe(uri: string): Promise<void> {
-    const count = this.subscribers.get(uri) ?? 0;
-    if (count === 0) await this.options.catalog.resourceRequest('resources/subscribe', { uri });
-    this.subscribers.set(uri, (this.subscribers.get(uri) ?? 0) + 1);
-  }
-
   /**
    * A 2026-07-28 `subscriptions/listen` stream that names resources: the SDK serves the stream, and
    * the bridge subscribes the upstreams for as long as it stays open.
@@ -379,193 +225,23 @@ export class SessionManager {
       body?.method === 'subscriptions/listen' ? body.params?.notifications?.resourceSubscriptions : undefined;
     if (!Array.isArray(uris)) return;
     const held: string[] = [];
+    // Listened to before subscribing: a client that goes away meanwhile still gives its URIs back.
+    let closed = false;
+    res.once('close', () => {
+      closed = true;
+      for (const uri of held.splice(0)) void this.resources.unsubscribe(uri);
+    });
     for (const uri of new Set(uris.filter((u): u is string => typeof u === 'string'))) {
       try {
-        await this.subscribe(uri);
-        held.push(uri);
+        await this.resources.subscribe(uri);
+        if (closed) void this.resources.unsubscribe(uri);
+        else held.push(uri);
       } catch (error) {
         this.options.logger.info(
           { uri, err: errorMessage(error) },
           'could not subscribe upstream for a listen stream',
         );
       }
-    }
-    res.once('close', () => {
-      for (const uri of held) void this.unsubscribe(uri);
-    });
-  }
-
-  /** Drops one session's interest in `uri`; the upstream is unsubscribed when no session is left. */
-  private async unsubscribe(uri: string): Promise<void> {
-    const count = (this.subscribers.get(uri) ?? 0) - 1;
-    if (count > 0) {
-      this.subscribers.set(uri, count);
-      return;
-    }
-    this.subscribers.delete(uri);
-    await this.options.catalog.resourceRequest('resources/unsubscribe', { uri }).catch((error: unknown) => {
-      this.options.logger.debug({ uri, err: errorMessage(error) }, 'could not unsubscribe upstream');
-    });
-  }
-
-  private createServer(subscriptions: Set<string>): Server {
-    const { catalog } = this.options;
-    const server = new Server(
-      { name: 'mcp-bridge', version: VERSION },
-      {
-        capabilities: SERVER_CAPABILITIES,
-        instructions: catalog.instructions(),
-      },
-    );
-    const routed = <T>(work: () => Promise<T>) =>
-      work().catch((error: unknown) => {
-        throw toProtocolError(error);
-      });
-    const size = this.options.pageSize ?? 5000;
-    server.setRequestHandler(
-      'tools/list',
-      async (request) => page('tools', catalog.listTools(), request.params?.cursor, size) as never,
-    );
-    server.setRequestHandler(
-      'prompts/list',
-      async (request) => page('prompts', catalog.listPrompts(), request.params?.cursor, size) as never,
-    );
-    server.setRequestHandler(
-      'resources/list',
-      async (request) => page('resources', catalog.listResources(), request.params?.cursor, size) as never,
-    );
-    server.setRequestHandler(
-      'resources/templates/list',
-      async (request) =>
-        page('resourceTemplates', catalog.listResourceTemplates(), request.params?.cursor, size) as never,
-    );
-    server.setRequestHandler(
-      'prompts/get',
-      (request, ctx) =>
-        this.relay(server, ctx, `prompt ${request.params.name}`, (options) =>
-          catalog.getPrompt(request.params, options),
-        ) as never,
-    );
-    server.setRequestHandler(
-      'resources/read',
-      (request, ctx) =>
-        this.relay(server, ctx, `resource ${request.params.uri}`, (options) =>
-          catalog.resourceRequest('resources/read', request.params, options),
-        ) as never,
-    );
-    server.setRequestHandler(
-      'completion/complete',
-      (request, ctx) =>
-        routed(() => catalog.complete(request.params, { signal: ctx.mcpReq.signal })) as never,
-    );
-    server.setRequestHandler('resources/subscribe', (request) =>
-      routed(async () => {
-        const uri = request.params.uri;
-        if (!subscriptions.has(uri)) {
-          await this.subscribe(uri);
-          subscriptions.add(uri);
-        }
-        return {};
-      }),
-    );
-    server.setRequestHandler('resources/unsubscribe', (request) =>
-      routed(async () => {
-        if (subscriptions.delete(request.params.uri)) await this.unsubscribe(request.params.uri);
-        return {};
-      }),
-    );
-    server.setRequestHandler('logging/setLevel', async (request) => {
-      this.logLevels.set(server, request.params.level);
-      await catalog.setLogLevel(request.params.level);
-      return {};
-    });
-    server.setRequestHandler('tools/call', (request, ctx) =>
-      this.relay(server, ctx, `tool ${request.params.name}`, (options) =>
-        catalog.callTool(request.params, options),
-      ),
-    );
-    return server;
-  }
-
-  /**
-   * One upstream request on behalf of a downstream one (tools/call, prompts/get, resources/read):
-   * its progress and log messages go to the caller, and so do the upstream's own requests. A 2025
-   * session is asked directly; a 2026-07-28 client gets them as `input_required` rounds.
-   */
-  private async relay(
-    server: Server,
-    ctx: ServerContext,
-    target: string,
-    call: (options: CallOptions) => Promise<Record<string, unknown>>,
-  ): Promise<never> {
-    const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
-    const modern = envelope?.[PROTOCOL_VERSION_META_KEY] !== undefined;
-    const progressToken = ctx.mcpReq._meta?.progressToken;
-    // Progress and logs go out in order and before the result: the response closes the request's stream.
-    let relayed = Promise.resolve();
-    let anyProgress = false;
-    const send = (notification: { method: string; params: Record<string, unknown> }) => {
-      relayed = relayed.then(() => ctx.mcpReq.notify(notification as never)).catch(() => {});
-    };
-    const base: CallOptions = {
-      caller: server,
-      signal: ctx.mcpReq.signal,
-      onprogress:
-        progressToken === undefined
-          ? undefined
-          : (progress) => {
-              anyProgress = true;
-              send({ method: 'notifications/progress', params: { ...progress, progressToken } });
-            },
-      onLog: (params) => {
-        if (wantsLog(envelope, params.level)) send({ method: 'notifications/message', params });
-      },
-    };
-    try {
-      const result = modern
-        ? await this.rounds.run(
-            {
-              target: `${ctx.mcpReq.method} ${target}`,
-              signal: ctx.mcpReq.signal,
-              clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
-                | Record<string, unknown>
-                | undefined,
-              requestState: ctx.mcpReq.requestState(),
-              inputResponses: ctx.mcpReq.inputResponses,
-              sink: { onprogress: base.onprogress, onLog: base.onLog },
-            },
-            (options) =>
-              call({
-                ...base,
-                ...options,
-                clientCapabilities: envelope?.[CLIENT_CAPABILITIES_META_KEY] as
-                  | Record<string, unknown>
-                  | undefined,
-                logLevel: envelope?.[LOG_LEVEL_META_KEY] as string | undefined,
-              }),
-          )
-        : await call({
-            ...base,
-            clientCapabilities: server.getClientCapabilities() as Record<string, unknown> | undefined,
-            // A 2025 session hears every level until it sets one.
-            logLevel: this.logLevels.get(server) ?? 'debug',
-            onLaterNotification: (notification) => {
-              server.notification(notification as never).catch(() => {});
-            },
-            onServerRequest: (upstreamRequest) =>
-              ctx.mcpReq.send(
-                { method: upstreamRequest.method, params: upstreamRequest.params },
-                PassthroughResultSchema,
-                { signal: ctx.mcpReq.signal },
-              ),
-          });
-      await relayed;
-      // SDK clients drop a progress notification read in the same chunk as the result (they
-      // settle responses before notification handlers run): let the last one go out first.
-      if (anyProgress) await new Promise((resolve) => setImmediate(resolve));
-      return result as never;
-    } catch (error) {
-      throw toProtocolError(error);
     }
   }
 }
