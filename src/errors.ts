@@ -11,10 +11,20 @@ const INVALID_REQUEST = -32600;
 const BUSY = -32011;
 /** The answer to a request its client cancelled (the LSP code; MCP defines none). */
 const REQUEST_CANCELLED = -32800;
+const METHOD_NOT_FOUND = -32601;
+/** Session-level refusals of the Streamable HTTP transport (the SDK's own choice of code). */
+const SESSION_ERROR = -32000;
+/** The shim: the daemon restarted while a request that may have run was in flight. */
+const DAEMON_RESTARTED = -32002;
+/** The shim: no daemon answered in time. */
+const DAEMON_DOWN = -32003;
+/** SEP-2243 HeaderMismatch: HTTP headers that should mirror the body do not. */
+const HEADER_MISMATCH = -32020;
 
 /**
- * Every error the bridge raises on purpose has one of these codes. docs/errors.md explains each one;
- * the JSON-RPC code and the CLI exit code are derived here and nowhere else.
+ * Every error the bridge raises on purpose has one of these codes. docs/errors.md explains each one
+ * (test/unit/error-registry.test.ts keeps the two in step); the JSON-RPC code, the HTTP status of an
+ * HTTP-level answer and the CLI exit code are derived here and nowhere else.
  */
 export const ERROR_CODES = {
   CONFIG_NOT_FOUND: { jsonRpc: INTERNAL_ERROR, exit: 2 },
@@ -45,25 +55,43 @@ export const ERROR_CODES = {
   LOGIN_FAILED: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   PORT_IN_USE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   DAEMON_ALREADY_RUNNING: { jsonRpc: INTERNAL_ERROR, exit: 1 },
-  DAEMON_UNREACHABLE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
-  ACCESS_TOKEN_REQUIRED: { jsonRpc: UNAUTHORIZED, exit: 1 },
-  ACCESS_TOKEN_INVALID: { jsonRpc: UNAUTHORIZED, exit: 1 },
+  DAEMON_UNREACHABLE: { jsonRpc: DAEMON_DOWN, exit: 1 },
+  ACCESS_TOKEN_REQUIRED: { jsonRpc: UNAUTHORIZED, http: 401, exit: 1 },
+  ACCESS_TOKEN_INVALID: { jsonRpc: UNAUTHORIZED, http: 401, exit: 1 },
   DAEMON_NOT_VERIFIED: { jsonRpc: INTERNAL_ERROR, exit: 1 },
-  HEADERS_TIMEOUT: { jsonRpc: INVALID_REQUEST, exit: 1 },
-  BODY_TIMEOUT: { jsonRpc: INVALID_REQUEST, exit: 1 },
-  TOO_MANY_CONNECTIONS: { jsonRpc: BUSY, exit: 1 },
-  BODY_BYTES_IN_FLIGHT: { jsonRpc: BUSY, exit: 1 },
-  TOO_MANY_SESSIONS: { jsonRpc: BUSY, exit: 1 },
-  UNSUPPORTED_ENCODING: { jsonRpc: INVALID_REQUEST, exit: 1 },
-  BODY_UNREADABLE: { jsonRpc: PARSE_ERROR, exit: 1 },
-  JSON_TOO_DEEP: { jsonRpc: INVALID_REQUEST, exit: 1 },
+  HEADERS_TIMEOUT: { jsonRpc: INVALID_REQUEST, http: 408, exit: 1 },
+  BODY_TIMEOUT: { jsonRpc: INVALID_REQUEST, http: 408, exit: 1 },
+  TOO_MANY_CONNECTIONS: { jsonRpc: BUSY, http: 503, exit: 1 },
+  BODY_BYTES_IN_FLIGHT: { jsonRpc: BUSY, http: 503, exit: 1 },
+  TOO_MANY_SESSIONS: { jsonRpc: BUSY, http: 503, exit: 1 },
+  UNSUPPORTED_ENCODING: { jsonRpc: INVALID_REQUEST, http: 415, exit: 1 },
+  BODY_UNREADABLE: { jsonRpc: PARSE_ERROR, http: 400, exit: 1 },
+  JSON_TOO_DEEP: { jsonRpc: INVALID_REQUEST, http: 400, exit: 1 },
   REQUEST_CANCELLED: { jsonRpc: REQUEST_CANCELLED, exit: 1 },
+  HOST_FORBIDDEN: { jsonRpc: INVALID_REQUEST, http: 403, exit: 1 },
+  ORIGIN_FORBIDDEN: { jsonRpc: INVALID_REQUEST, http: 403, exit: 1 },
+  BODY_TOO_LARGE: { jsonRpc: INVALID_REQUEST, http: 413, exit: 1 },
+  BODY_NOT_JSON: { jsonRpc: PARSE_ERROR, http: 400, exit: 1 },
+  HTTP_REQUEST_INVALID: { jsonRpc: INVALID_REQUEST, http: 400, exit: 1 },
+  ROUTE_NOT_FOUND: { jsonRpc: METHOD_NOT_FOUND, http: 404, exit: 1 },
+  SESSION_REQUIRED: { jsonRpc: SESSION_ERROR, http: 400, exit: 1 },
+  SESSION_NOT_FOUND: { jsonRpc: UPSTREAM_ERROR, http: 404, exit: 1 },
+  HEADER_MISMATCH: { jsonRpc: HEADER_MISMATCH, http: 400, exit: 1 },
+  LINE_NOT_JSON: { jsonRpc: PARSE_ERROR, exit: 1 },
+  DAEMON_RESTARTED: { jsonRpc: DAEMON_RESTARTED, exit: 1 },
   SERVICE_MANAGER_UNAVAILABLE: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   SERVICE_PATH_TEMPORARY: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   SERVICE_NOT_INSTALLED: { jsonRpc: INTERNAL_ERROR, exit: 1 },
   SERVICE_COMMAND_FAILED: { jsonRpc: INTERNAL_ERROR, exit: 1 },
-  INTERNAL: { jsonRpc: INTERNAL_ERROR, exit: 1 },
-} as const;
+  INTERNAL: { jsonRpc: INTERNAL_ERROR, http: 500, exit: 1 },
+} as const satisfies Record<string, ErrorEntry>;
+
+/** One registry entry: JSON-RPC `error.code`, HTTP status when it is an HTTP-level answer, CLI exit code. */
+export interface ErrorEntry {
+  readonly jsonRpc: number;
+  readonly http?: number;
+  readonly exit: number;
+}
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -87,6 +115,21 @@ export class BridgeError extends Error {
 
 export function isBridgeError(error: unknown, code?: ErrorCode): error is BridgeError {
   return error instanceof BridgeError && (code === undefined || error.code === code);
+}
+
+/** The HTTP status of an HTTP-level answer with this code (500 for codes that are never one). */
+export function httpStatusOf(code: ErrorCode): number {
+  const entry: ErrorEntry = ERROR_CODES[code];
+  return entry.http ?? 500;
+}
+
+/** A JSON-RPC error object with the bridge's code in `data.code`. */
+export function jsonRpcErrorOf(
+  code: ErrorCode,
+  message: string,
+  details?: Readonly<Record<string, unknown>>,
+): { code: number; message: string; data: Record<string, unknown> } {
+  return { code: ERROR_CODES[code].jsonRpc, message, data: { code, ...details } };
 }
 
 /** Maps any error to the process exit code of a CLI command. */

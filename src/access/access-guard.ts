@@ -1,7 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CALLBACK_PATH } from '../config/schema.js';
-import { ERROR_CODES } from '../errors.js';
-import { sendJsonRpcError } from '../server/json-rpc-error.js';
+import { sendHttpError } from '../server/http-error.js';
 import { type AccessToken, isSessionCredential } from './access-token.js';
 
 /**
@@ -27,11 +26,8 @@ export interface AccessGuardOptions {
 export function accessGuard(token: AccessToken, options: AccessGuardOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     if (OPEN_ROUTES.has(`${req.method} ${req.path}`)) return next();
+    if (passesAccessToken(token, options, req)) return next();
     const presented = bearerOf(req.headers.authorization);
-    if (presented !== undefined && accepted(token, options, presented, req)) {
-      options.onAuthenticated?.(req);
-      return next();
-    }
     const code = presented === undefined ? 'ACCESS_TOKEN_REQUIRED' : 'ACCESS_TOKEN_INVALID';
     res.setHeader(
       'WWW-Authenticate',
@@ -42,21 +38,38 @@ export function accessGuard(token: AccessToken, options: AccessGuardOptions = {}
     const what = presented === undefined ? 'needs the' : 'did not get the current';
     // A web page (any Origin) is not told where the token lives: the path names the user.
     const where = req.headers.origin === undefined ? ` It is in ${token.file} (readable only by you);` : '';
-    sendJsonRpcError(
+    sendHttpError(
       res,
-      401,
-      ERROR_CODES[code].jsonRpc,
+      code,
       `mcp-bridge ${what} local access token.${where} send it as "Authorization: Bearer <token>". Run "mcp-bridge clients" for ready-to-paste settings for Claude Code, Cursor, VS Code and the MCP Inspector; Claude Desktop through "mcp-bridge stdio" needs nothing.`,
       {
-        code,
-        ...(req.headers.origin === undefined ? { tokenFile: token.file } : {}),
-        help: 'mcp-bridge clients',
+        details: {
+          ...(req.headers.origin === undefined ? { tokenFile: token.file } : {}),
+          help: 'mcp-bridge clients',
+        },
       },
     );
   };
 }
 
-function accepted(token: AccessToken, options: AccessGuardOptions, presented: string, req: Request): boolean {
+/** The guard's check alone (the hot path runs it before express): true, and `onAuthenticated`, on a pass. */
+export function passesAccessToken(
+  token: AccessToken,
+  options: AccessGuardOptions,
+  req: Pick<Request, 'headers' | 'path'>,
+): boolean {
+  const presented = bearerOf(req.headers.authorization);
+  if (presented === undefined || !accepted(token, options, presented, req)) return false;
+  options.onAuthenticated?.(req as Request);
+  return true;
+}
+
+function accepted(
+  token: AccessToken,
+  options: AccessGuardOptions,
+  presented: string,
+  req: Pick<Request, 'headers' | 'path'>,
+): boolean {
   if (!isSessionCredential(presented)) return token.matches(presented);
   const header = req.headers['mcp-session-id'];
   const sessionId = Array.isArray(header) ? header[0] : header;

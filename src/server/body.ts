@@ -2,8 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { errorMessage } from '../errors.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../json-depth.js';
-import { sendJsonRpcError } from './json-rpc-error.js';
-import { type RefusalLog, sendRefusal } from './refusal.js';
+import { sendHttpError } from './http-error.js';
+import type { RefusalLog } from './refusal.js';
 
 /**
  * Bytes of request bodies in flight at once, counted from the request's arrival until its response
@@ -25,6 +25,11 @@ export class BodyBudget {
 
   /** Middleware before the body parser: reserves the body's bytes, or answers 503. */
   readonly reserve: RequestHandler = (req, res, next) => {
+    // The hot path reserved it already before handing the request on.
+    if (readingBody.has(req)) {
+      next();
+      return;
+    }
     readingBody.add(req);
     const bytes = this.bytesOf(req);
     if (bytes === 0) {
@@ -40,9 +45,8 @@ export class BodyBudget {
           limit: this.limit,
         },
       );
-      sendRefusal(
+      sendHttpError(
         res,
-        503,
         'BODY_BYTES_IN_FLIGHT',
         `mcp-bridge is busy: ${this.inFlight} bytes of request bodies are being handled, and this one (${bytes} bytes) would pass the ${this.limit}-byte limit ("maxBodyBytesInFlight"); send it again in a moment`,
         { retryAfterS: 1, details: { limit: this.limit } },
@@ -79,9 +83,8 @@ export const refuseDeepJson: RequestHandler = (req, res, next) => {
     return;
   }
   const id = (req.body as { id?: unknown }).id;
-  sendRefusal(
+  sendHttpError(
     res,
-    400,
     'JSON_TOO_DEEP',
     `Invalid Request: the JSON body is nested more than ${MAX_JSON_DEPTH} levels deep`,
     { details: { limit: MAX_JSON_DEPTH }, id: typeof id === 'string' || typeof id === 'number' ? id : null },
@@ -107,27 +110,25 @@ export function answerBodyError(error: unknown, res: Response, maxBodyBytes: num
     return true;
   }
   if (type === 'entity.too.large') {
-    sendJsonRpcError(
+    sendHttpError(
       res,
-      413,
-      -32600,
+      'BODY_TOO_LARGE',
       `Request body too large: the limit is ${maxBodyBytes} bytes (set "maxBodyBytes" in the config to change it)`,
+      { details: { limit: maxBodyBytes } },
     );
     return true;
   }
   if (type === 'entity.parse.failed') {
-    sendJsonRpcError(
+    sendHttpError(
       res,
-      400,
-      -32700,
+      'BODY_NOT_JSON',
       `Parse error: the request body is not valid JSON (${errorMessage(error)})`,
     );
     return true;
   }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    sendRefusal(
+    sendHttpError(
       res,
-      415,
       'UNSUPPORTED_ENCODING',
       `Unsupported request encoding: ${errorMessage(error)} (mcp-bridge reads identity, gzip, deflate and br bodies in UTF-8)`,
     );
@@ -137,9 +138,8 @@ export function answerBodyError(error: unknown, res: Response, maxBodyBytes: num
   // A body shorter or longer than its Content-Length, or that does not decode as its
   // Content-Encoding says (zlib, brotli).
   if (type === 'request.size.invalid' || (type === undefined && readingBody.has(res.req))) {
-    sendRefusal(
+    sendHttpError(
       res,
-      400,
       'BODY_UNREADABLE',
       `Parse error: the request body cannot be read (${errorMessage(error)})`,
       {
@@ -151,6 +151,8 @@ export function answerBodyError(error: unknown, res: Response, maxBodyBytes: num
   // A 4xx message is about the request, meant for its client (http-errors' rule; the router's own
   // errors do not set `expose` at all).
   const reason = expose === false ? 'the request cannot be served' : errorMessage(error);
-  sendJsonRpcError(res, status, -32600, `${STATUS_CODES[status] ?? 'Client error'}: ${reason}`);
+  sendHttpError(res, 'HTTP_REQUEST_INVALID', `${STATUS_CODES[status] ?? 'Client error'}: ${reason}`, {
+    status,
+  });
   return true;
 }

@@ -1,7 +1,7 @@
 import cors from 'cors';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { LOOPBACK_HOSTS } from '../config/schema.js';
-import { sendJsonRpcError } from './json-rpc-error.js';
+import { sendHttpError } from './http-error.js';
 
 /** Browser origins allowed by default: loopback pages and the hosted Claude and ChatGPT apps. */
 export const DEFAULT_ALLOWED_ORIGINS = [
@@ -60,16 +60,21 @@ function matchesPattern(url: URL, pattern: string): boolean {
   return url.port === (port ?? '');
 }
 
+/** Whether a Host header names a loopback name or an explicitly allowed one. */
+export function hostAllowed(extraHosts: readonly string[]): (host: string | undefined) => boolean {
+  const allowed = new Set([...LOOPBACK_HOSTS, ...extraHosts.map((h) => h.toLowerCase())]);
+  return (host) => host !== undefined && host !== '' && allowed.has(hostnameOf(host));
+}
+
 /** 403 for any request whose Host is not a loopback name or an explicitly allowed one (DNS rebinding). */
 export function hostGuard(extraHosts: readonly string[]): RequestHandler {
-  const allowed = new Set([...LOOPBACK_HOSTS, ...extraHosts.map((h) => h.toLowerCase())]);
+  const allowed = hostAllowed(extraHosts);
   return (req: Request, res: Response, next: NextFunction) => {
     const host = req.headers.host;
-    if (host && allowed.has(hostnameOf(host))) return next();
-    sendJsonRpcError(
+    if (allowed(host)) return next();
+    sendHttpError(
       res,
-      403,
-      -32600,
+      'HOST_FORBIDDEN',
       `Forbidden: Host "${host ?? ''}" is not allowed; mcp-bridge only answers loopback names (add others with "allowedHosts")`,
     );
   };
@@ -80,10 +85,9 @@ export function originGuard(patterns: readonly string[]): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const origin = req.headers.origin;
     if (origin === undefined || isOriginAllowed(origin, patterns)) return next();
-    sendJsonRpcError(
+    sendHttpError(
       res,
-      403,
-      -32600,
+      'ORIGIN_FORBIDDEN',
       `Forbidden: Origin "${origin}" is not allowed (add it to "allowedOrigins" in the config to permit it)`,
     );
   };

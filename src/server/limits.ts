@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type BridgeConfig, DEFAULTS } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { RefusalLog, rawRefusal, sendRefusal } from './refusal.js';
+import { rawHttpError, sendHttpError } from './http-error.js';
+import { RefusalLog } from './refusal.js';
 
 /** The limits that keep a daemon left running for weeks bounded, whatever its clients do. */
 export interface HttpLimits {
@@ -109,9 +110,8 @@ export function createLimitedServer(
       // can be lost to the reset the closing connection causes.
       req.resume();
       req.once('end', () => {
-        sendRefusal(
+        sendHttpError(
           res,
-          503,
           'TOO_MANY_CONNECTIONS',
           `mcp-bridge has ${maxConnections} connections open (its "maxConnections" limit); try again in a moment`,
           { retryAfterS: 1, details: { limit: maxConnections }, close: true },
@@ -171,8 +171,7 @@ export function createLimitedServer(
           headersTimeoutMs,
         },
       );
-      answer = rawRefusal(
-        408,
+      answer = rawHttpError(
         'HEADERS_TIMEOUT',
         `Request timeout: the request headers did not arrive within ${headersTimeoutMs} ms`,
         { details: { headersTimeoutMs } },
@@ -181,8 +180,7 @@ export function createLimitedServer(
       refusals.note('BODY_TIMEOUT', 'closing connections that did not send their whole request in time', {
         bodyTimeoutMs,
       });
-      answer = rawRefusal(
-        408,
+      answer = rawHttpError(
         'BODY_TIMEOUT',
         `Request timeout: the request (headers and body) did not arrive within ${bodyTimeoutMs} ms ("bodyTimeoutMs")`,
         { details: { bodyTimeoutMs } },

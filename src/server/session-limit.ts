@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { RefusalLog, sendRefusal } from './refusal.js';
+import { sendHttpError } from './http-error.js';
+import { RefusalLog } from './refusal.js';
 
 export interface LimitedSession {
   /** Requests still open (a standalone GET stream counts). */
@@ -65,9 +66,8 @@ export class SessionLimit {
     this.refusals.note('TOO_MANY_SESSIONS', 'session limit reached: refusing initialize', {
       limit: this.max,
     });
-    sendRefusal(
+    sendHttpError(
       res,
-      503,
       'TOO_MANY_SESSIONS',
       `mcp-bridge has ${this.max} sessions open (its "maxSessions" limit), all of them in use within the last ${Math.round(this.evictIdleAfterMs / 1000)} s; try again later, or end unused sessions with DELETE`,
       { retryAfterS: wait / 1000, details: { limit: this.max }, id: requestId },
