@@ -3,83 +3,35 @@ import { BridgeError } from '../errors.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import type { Listed } from '../upstream/state.js';
 import type { CallOptions, Upstream } from '../upstream/upstream.js';
-import { disambiguatedName, exposedToolName } from './naming.js';
-
-export interface Route {
-  readonly upstream: string;
-  /** The name (or URI) on its upstream. */
-  readonly original: string;
-}
-
-export type ListKind = 'tools' | 'prompts' | 'resources';
-
-/** Prefix of a resource URI (or template) that two upstreams both serve: `mcp-bridge://<upstream>/<uri>`. */
-export const NAMESPACED_URI = 'mcp-bridge://';
-
-interface Entry {
-  readonly upstream: string;
-  readonly prefixed: boolean;
-  readonly original: string;
-  readonly item: Listed;
-  name: string;
-}
+import { ListChanges, type ListKind } from './list-changes.js';
+import { type Merged, mergeUpstreams, NAMESPACED_URI, type Route } from './merge.js';
 
 /**
  * The merged view clients see: every upstream's tools and prompts under `<upstream>__<name>` (or
  * their own names with `"prefix": false`), every resource under its own URI (namespaced only where
- * two upstreams clash), maps to route each exposed name back, and change events per list.
+ * two upstreams clash), maps to route each exposed name back, and change events per list. The
+ * names and routes are computed in merge.ts, when clients must re-list in list-changes.ts; this
+ * class routes each request by them.
  */
 export class Catalog {
-  private tools: Tool[] = [];
+  private merged!: Merged;
   private toolsByName = new Map<string, Tool>();
-  private prompts: Listed[] = [];
-  private resources: Listed[] = [];
-  private templates: Listed[] = [];
-  private toolRoutes = new Map<string, Route>();
-  private promptRoutes = new Map<string, Route>();
-  private resourceRoutes = new Map<string, Route>();
-  private templateRoutes = new Map<string, Route>();
   private signatures: Record<ListKind, string> = { tools: '', prompts: '', resources: '' };
-  /** Names that clashed and how they were resolved, for /status and the log. */
-  clashes: string[] = [];
-  private readonly listeners = new Set<(kind: ListKind) => void>();
+  private readonly changes: ListChanges;
 
   constructor(private readonly registry: UpstreamRegistry) {
-    const ready = new Map<string, boolean>();
-    for (const snapshot of registry.snapshots()) ready.set(snapshot.name, snapshot.state === 'ready');
     this.rebuild();
-    // A config reload touches several upstreams: clients hear one list_changed per list for all of it.
-    let batch: Set<ListKind> | undefined;
-    registry.onSnapshot((snapshot) => {
-      // An upstream that comes up or goes away may have changed behind its (cached) list, so clients
-      // are told to re-list then too, not only when the merged list differs.
-      const isReady = snapshot.state === 'ready';
-      const cameOrWent = ready.get(snapshot.name) !== isReady;
-      ready.set(snapshot.name, isReady);
-      const changed = this.rebuild();
-      if (cameOrWent) changed.add('tools');
-      if (batch) for (const kind of changed) batch.add(kind);
-      else this.emit(changed);
-    });
-    registry.onBatch((phase) => {
-      if (phase === 'begin') {
-        batch ??= new Set();
-        return;
-      }
-      const changed = batch ?? new Set<ListKind>();
-      batch = undefined;
-      for (const kind of this.rebuild()) changed.add(kind);
-      this.emit(changed);
-    });
+    this.changes = new ListChanges(registry, () => this.rebuild());
   }
 
-  private emit(changed: Set<ListKind>): void {
-    for (const kind of changed) for (const listener of this.listeners) listener(kind);
+  /** Names that clashed and how they were resolved, for /status and the log. */
+  get clashes(): string[] {
+    return this.merged.clashes;
   }
 
   /** The merged tool list, upstreams in config order. */
   listTools(): readonly Tool[] {
-    return this.tools;
+    return this.merged.tools;
   }
 
   /** A tool as clients see it, by its exposed name. */
@@ -88,15 +40,15 @@ export class Catalog {
   }
 
   listPrompts(): readonly Listed[] {
-    return this.prompts;
+    return this.merged.prompts;
   }
 
   listResources(): readonly Listed[] {
-    return this.resources;
+    return this.merged.resources;
   }
 
   listResourceTemplates(): readonly Listed[] {
-    return this.templates;
+    return this.merged.templates;
   }
 
   /** Fires when the merged tool list changed; returns the unsubscribe function. */
@@ -106,8 +58,7 @@ export class Catalog {
 
   /** Fires with the list that changed; returns the unsubscribe function. */
   onChanged(listener: (kind: ListKind) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.changes.on(listener);
   }
 
   /** Routes a tools/call to its upstream and returns the upstream's result unchanged. */
@@ -115,7 +66,7 @@ export class Catalog {
     params: { name: string } & Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<Record<string, unknown>> {
-    const route = this.toolRoutes.get(params.name);
+    const route = this.merged.toolRoutes.get(params.name);
     if (!route) {
       throw new BridgeError(
         'UNKNOWN_TOOL',
@@ -133,7 +84,7 @@ export class Catalog {
     options: CallOptions = {},
   ): Promise<Record<string, unknown>> {
     const name = String(params.name ?? '');
-    const route = this.promptRoutes.get(name);
+    const route = this.merged.promptRoutes.get(name);
     if (!route) {
       throw new BridgeError(
         'UNKNOWN_PROMPT',
@@ -165,11 +116,12 @@ export class Catalog {
     let route: Route | undefined;
     let upstreamRef: Record<string, unknown> = ref;
     if (ref.type === 'ref/prompt') {
-      route = this.promptRoutes.get(String(ref.name));
+      route = this.merged.promptRoutes.get(String(ref.name));
       if (route) upstreamRef = { ...ref, name: route.original };
     } else if (ref.type === 'ref/resource') {
       const uri = String(ref.uri);
-      route = this.templateRoutes.get(uri) ?? this.resourceRoutes.get(uri) ?? this.namespaced(uri);
+      route =
+        this.merged.templateRoutes.get(uri) ?? this.merged.resourceRoutes.get(uri) ?? this.namespaced(uri);
       if (route) upstreamRef = { ...ref, uri: route.original };
     }
     if (!route) {
@@ -206,11 +158,11 @@ export class Catalog {
 
   /** The URI clients see for a resource of `upstream` (for resources/updated). */
   exposedUri(upstream: string, uri: string): string {
-    for (const [exposed, route] of this.resourceRoutes) {
+    for (const [exposed, route] of this.merged.resourceRoutes) {
       if (route.upstream === upstream && route.original === uri) return exposed;
     }
     // Not listed (e.g. from a template): namespaced only if another upstream has the same URI.
-    return this.resourceRoutes.get(uri)?.upstream === upstream || !this.resourceRoutes.has(uri)
+    return this.merged.resourceRoutes.get(uri)?.upstream === upstream || !this.merged.resourceRoutes.has(uri)
       ? uri
       : `${NAMESPACED_URI}${upstream}/${uri}`;
   }
@@ -220,10 +172,10 @@ export class Catalog {
    * whose resource templates match it (first in config order), else the only upstream with resources.
    */
   private routeUri(uri: string): Route {
-    const route = this.resourceRoutes.get(uri) ?? this.namespaced(uri);
+    const route = this.merged.resourceRoutes.get(uri) ?? this.namespaced(uri);
     if (route) return route;
-    for (const template of this.templates) {
-      const templateRoute = this.templateRoutes.get(String(template.uriTemplate));
+    for (const template of this.merged.templates) {
+      const templateRoute = this.merged.templateRoutes.get(String(template.uriTemplate));
       if (!templateRoute) continue;
       try {
         if (new UriTemplate(templateRoute.original).match(uri))
@@ -260,63 +212,14 @@ export class Catalog {
 
   /** Recomputes names and routes; returns the lists that changed. */
   private rebuild(): Set<ListKind> {
-    const upstreams = this.registry.list();
-    const clashes: string[] = [];
-    const entries = (
-      pick: (s: ReturnType<Upstream['snapshot']>) => readonly Listed[] | undefined,
-      key: string,
-    ) =>
-      upstreams.flatMap((upstream) =>
-        (pick(upstream.snapshot()) ?? []).map((item) => ({
-          upstream: upstream.name,
-          prefixed: upstream.prefixed,
-          original: String(item[key]),
-          item,
-          name: '',
-        })),
-      );
-    /** The items as clients see them: renamed (under `key`) where their exposed name differs. */
-    const exposed = (list: Entry[], key: string) =>
-      list.map((e) => (e.name === e.original ? e.item : { ...e.item, [key]: e.name }));
-
-    const tools = nameEntries(
-      entries((s) => s.tools as unknown as Listed[], 'name'),
-      'tool',
-      clashes,
-    );
-    const prompts = nameEntries(
-      entries((s) => s.prompts, 'name'),
-      'prompt',
-      clashes,
-    );
-    const resources = uriEntries(
-      entries((s) => s.resources, 'uri'),
-      'resource',
-      clashes,
-    );
-    const templates = uriEntries(
-      entries((s) => s.resourceTemplates, 'uriTemplate'),
-      'resource template',
-      clashes,
-    );
-    this.tools = exposed(tools, 'name') as unknown as Tool[];
-    this.toolsByName = new Map(this.tools.map((t) => [t.name, t]));
-    this.prompts = exposed(prompts, 'name');
-    this.resources = exposed(resources, 'uri');
-    this.templates = exposed(templates, 'uriTemplate');
-    const routes = (list: Entry[]) =>
-      new Map(list.map((e) => [e.name, { upstream: e.upstream, original: e.original }]));
-    this.toolRoutes = routes(tools);
-    this.promptRoutes = routes(prompts);
-    this.resourceRoutes = routes(resources);
-    this.templateRoutes = routes(templates);
-    this.clashes = clashes;
-
+    const merged = mergeUpstreams(this.registry.list());
+    this.merged = merged;
+    this.toolsByName = new Map(merged.tools.map((t) => [t.name, t]));
     const changed = new Set<ListKind>();
     const next: Record<ListKind, string> = {
-      tools: JSON.stringify(this.tools),
-      prompts: JSON.stringify(this.prompts),
-      resources: JSON.stringify([this.resources, this.templates]),
+      tools: JSON.stringify(merged.tools),
+      prompts: JSON.stringify(merged.prompts),
+      resources: JSON.stringify([merged.resources, merged.templates]),
     };
     for (const kind of Object.keys(next) as ListKind[]) {
       if (next[kind] !== this.signatures[kind]) changed.add(kind);
@@ -324,59 +227,4 @@ export class Catalog {
     this.signatures = next;
     return changed;
   }
-}
-
-/**
- * Names for tools or prompts: `<upstream>__<name>`, or the name itself for `"prefix": false`. A
- * pass-through name that clashes keeps its prefix instead (the later upstream in config order, or the
- * pass-through one against a prefixed name), and the clash is reported. Remaining collisions (after
- * shortening) get hash suffixes in a fixed order, so the same config always yields the same names.
- */
-function nameEntries(entries: Entry[], what: string, clashes: string[]): Entry[] {
-  for (const e of entries) e.name = e.prefixed ? exposedToolName(e.upstream, e.original) : e.original;
-  const owners = new Map<string, Entry>();
-  for (const e of entries.filter((x) => x.prefixed)) if (!owners.has(e.name)) owners.set(e.name, e);
-  for (const e of entries.filter((x) => !x.prefixed)) {
-    const owner = owners.get(e.name);
-    if (owner && owner.upstream !== e.upstream) {
-      const kept = exposedToolName(e.upstream, e.original);
-      clashes.push(
-        `${what} "${e.original}" of "${e.upstream}" clashes with "${owner.upstream}"; exposed as "${kept}"`,
-      );
-      e.name = kept;
-    } else owners.set(e.name, e);
-  }
-  const ordered = [...entries].sort((a, b) =>
-    a.upstream === b.upstream ? compare(a.original, b.original) : compare(a.upstream, b.upstream),
-  );
-  const taken = new Set<string>();
-  for (const entry of ordered) {
-    let round = 0;
-    while (taken.has(entry.name))
-      entry.name = disambiguatedName(entry.name, entry.upstream, entry.original, ++round);
-    taken.add(entry.name);
-  }
-  return entries;
-}
-
-/** URIs stay as they are; where two upstreams serve the same one, later upstreams' get namespaced. */
-function uriEntries(entries: Entry[], what: string, clashes: string[]): Entry[] {
-  const owners = new Map<string, string>();
-  for (const e of entries) {
-    const owner = owners.get(e.original);
-    if (owner === undefined || owner === e.upstream) {
-      owners.set(e.original, e.upstream);
-      e.name = e.original;
-    } else {
-      e.name = `${NAMESPACED_URI}${e.upstream}/${e.original}`;
-      clashes.push(
-        `${what} "${e.original}" of "${e.upstream}" is also served by "${owner}"; exposed as "${e.name}"`,
-      );
-    }
-  }
-  return entries;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

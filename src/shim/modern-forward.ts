@@ -1,12 +1,14 @@
+import { ERROR_CODES } from '../errors.js';
 import { fetchOrThrow, type Id, type Message, NotDelivered, readMessages } from './http-read.js';
 import { modernHeaders, ParamHeaders } from './modern.js';
+import { droppedRepeatedly, restartedDuring, why } from './wire-errors.js';
 
 /** What a 2026-07-28 message needs of the shim around it. */
 export interface ModernDeps {
   readonly url: string;
   readonly log: (line: string) => void;
   readonly write: (message: Message) => void;
-  /** The raw token after a fresh enough proof of the listener (see StdioProxy.provenToken). */
+  /** The raw token after a fresh enough proof of the listener (see DaemonProof.provenToken). */
   provenToken(): Promise<string | undefined>;
   /** A connection failed or a stream ended: the next request must prove the listener again. */
   connectionLost(): void;
@@ -19,8 +21,7 @@ export interface ModernDeps {
 const SAFE_TO_REPEAT =
   /^(server\/discover|tools\/list|resources\/list|resources\/templates\/list|resources\/read|prompts\/list|prompts\/get|completion\/complete|subscriptions\/listen)$/;
 const MAX_ATTEMPTS = 4;
-const RESTARTED = -32002;
-const HEADER_MISMATCH = -32020;
+const HEADER_MISMATCH = ERROR_CODES.HEADER_MISMATCH.jsonRpc;
 
 /**
  * 2026-07-28 messages: each one its own POST, no session, the raw token after a proof, and the
@@ -82,12 +83,7 @@ export class ModernForwarder {
           if (controller.signal.aborted) return;
           this.deps.connectionLost();
           if (attempt >= MAX_ATTEMPTS) {
-            this.deps.write(
-              this.error(
-                id,
-                `mcp-bridge dropped ${message.method} ${attempt} times in a row (${why(error)}); see the daemon's log`,
-              ),
-            );
+            this.deps.write(droppedRepeatedly(id, message.method, attempt, error));
             return;
           }
           if (error instanceof NotDelivered || SAFE_TO_REPEAT.test(message.method)) {
@@ -99,12 +95,7 @@ export class ModernForwarder {
             }
             continue;
           }
-          this.deps.write(
-            this.error(
-              id,
-              `mcp-bridge restarted during ${message.method}; it may or may not have run. Call it again if that is safe.`,
-            ),
-          );
+          this.deps.write(restartedDuring(id, message.method));
           return;
         }
       }
@@ -173,12 +164,4 @@ export class ModernForwarder {
       cursor = next;
     }
   }
-
-  private error(id: Id, message: string): Message {
-    return { jsonrpc: '2.0', id, error: { code: RESTARTED, message } };
-  }
-}
-
-function why(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import type { Message } from './http-read.js';
 
 /**
  * The daemon's last served surface (`served-cache.json`, written by src/catalog/served-cache.ts):
- * what lets the shim answer initialize and the lists at once while the daemon is not up yet.
+ * what lets the shim answer initialize and the lists at once while the daemon is not up yet, and
+ * tell the client, once connected, which of those lists the daemon now answers differently.
  * Plain JSON.parse and a defensive shape check: a missing or corrupt file is no cache, never a
  * crash, and its text is never quoted (tool descriptions can hold anything a server sent).
  */
@@ -59,4 +61,44 @@ export function cachedList(surface: ServedSurface, method: string): Record<strin
     default:
       return undefined;
   }
+}
+
+const KNOWN_2025 = new Set(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']);
+
+/** The initialize result from the cache: the client's 2025 revision echoed (else the latest one). */
+export function cachedInitializeResult(surface: ServedSurface, requested: unknown): Record<string, unknown> {
+  return {
+    protocolVersion: typeof requested === 'string' && KNOWN_2025.has(requested) ? requested : '2025-11-25',
+    capabilities: surface.capabilities,
+    serverInfo: surface.serverInfo,
+    ...(surface.instructions ? { instructions: surface.instructions } : {}),
+  };
+}
+
+/**
+ * The list_changed kinds (`tools`, `prompts`, `resources`) whose list the daemon answers differently
+ * from the cache; `ask` sends one request and resolves with its answer. A failure counts as changed.
+ */
+export async function changedLists(
+  surface: ServedSurface,
+  ask: (request: Message) => Promise<Message | undefined>,
+): Promise<Set<string>> {
+  const lists = [
+    ['tools/list', 'tools', surface.tools, 'tools'],
+    ['prompts/list', 'prompts', surface.prompts, 'prompts'],
+    ['resources/list', 'resources', surface.resources, 'resources'],
+    ['resources/templates/list', 'resourceTemplates', surface.resourceTemplates, 'resources'],
+  ] as const;
+  const changed = new Set<string>();
+  for (const [method, key, cached, kind] of lists) {
+    try {
+      const reply = await ask({ jsonrpc: '2.0', id: `mcp-bridge-shim-compare-${key}`, method });
+      const now = reply?.result?.[key];
+      if (JSON.stringify(now ?? []) !== JSON.stringify(cached) || reply?.result?.nextCursor)
+        changed.add(kind);
+    } catch {
+      changed.add(kind);
+    }
+  }
+  return changed;
 }

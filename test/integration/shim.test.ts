@@ -190,6 +190,7 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const interrupted = await inFlight;
     expect(interrupted).toBeInstanceOf(Error);
     expect((interrupted as Error).message).toContain('restarted during tools/call');
+    expect((interrupted as Error & { data?: unknown }).data).toEqual({ code: 'DAEMON_RESTARTED' });
 
     await daemon(dir, port);
     const { tools } = await client.listTools();
@@ -215,9 +216,23 @@ describe('the stdio shim (mcp-bridge stdio)', () => {
     const port = await freePort();
     const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`, '--wait', '0.5']);
     raw.send(initialize());
-    const answer = (await raw.reply(1)) as { error?: { message: string } };
+    const answer = (await raw.reply(1)) as { error?: { code: number; message: string; data?: unknown } };
     expect(answer.error?.message).toContain('npm start');
     expect(answer.error?.message).toContain('--start-daemon');
+    expect(answer.error?.code).toBe(-32003);
+    expect(answer.error?.data).toEqual({ code: 'DAEMON_UNREACHABLE' });
+  });
+
+  it('answers a line that is not JSON with a parse error for id null, from the error registry', async () => {
+    const port = await freePort();
+    const raw = rawShim(['--url', `http://127.0.0.1:${port}/mcp`, '--wait', '0.5']);
+    raw.child.stdin!.write('{not json\n');
+    const answer = await waitFor(() => raw.lines[0], 'the parse error');
+    expect(JSON.parse(answer)).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32700, message: 'Parse error: the line is not JSON', data: { code: 'LINE_NOT_JSON' } },
+    });
   });
 
   it('reports a version mismatch between the shim and the daemon on stderr', async () => {
