@@ -194,6 +194,8 @@ export class AccessToken {
     return accessTokenPath(this.configDir);
   }
 
+  private digests: { of: string; token: Buffer; sessions: Map<string, Buffer> } | undefined;
+
   current(): string {
     const now = this.now();
     if (now - this.checkedAt >= 1000) {
@@ -212,12 +214,28 @@ export class AccessToken {
   }
 
   matches(presented: string): boolean {
-    return tokensEqual(presented, this.current());
+    const expected = this.expected();
+    return timingSafeEqual(digest(presented), expected.token);
   }
 
   /** `presented` is the session credential of `sessionId` under the current token. */
   matchesSession(presented: string, sessionId: string): boolean {
-    return tokensEqual(presented, sessionCredential(this.current(), sessionId));
+    const { sessions } = this.expected();
+    let credential = sessions.get(sessionId);
+    if (credential === undefined) {
+      // Bounded: ids are chosen by clients before the check; a flood of them only costs recomputing.
+      if (sessions.size >= 4096) sessions.clear();
+      credential = digest(sessionCredential(this.token, sessionId));
+      sessions.set(sessionId, credential);
+    }
+    return timingSafeEqual(digest(presented), credential);
+  }
+
+  /** Digests of what is expected under the current token, computed once per token (every request checks). */
+  private expected(): { token: Buffer; sessions: Map<string, Buffer> } {
+    const token = this.current();
+    if (this.digests?.of !== token) this.digests = { of: token, token: digest(token), sessions: new Map() };
+    return this.digests;
   }
 
   private fileStamp(): string {

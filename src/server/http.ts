@@ -1,5 +1,6 @@
+import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { accessGuard } from '../access/access-guard.js';
+import { accessGuard, passesAccessToken } from '../access/access-guard.js';
 import { type AccessToken, challengeProof } from '../access/access-token.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { BridgeConfig } from '../config/schema.js';
@@ -8,8 +9,15 @@ import type { Logger } from '../log.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { VERSION } from '../version.js';
 import { answerBodyError, BodyBudget, refuseDeepJson } from './body.js';
-import { corsForAllowedOrigins, DEFAULT_ALLOWED_ORIGINS, hostGuard, originGuard } from './guards.js';
-import { sendJsonRpcError } from './json-rpc-error.js';
+import { withFastPath } from './fast-path.js';
+import {
+  corsForAllowedOrigins,
+  DEFAULT_ALLOWED_ORIGINS,
+  hostAllowed,
+  hostGuard,
+  originGuard,
+} from './guards.js';
+import { sendHttpError } from './http-error.js';
 import { httpLimits } from './limits.js';
 import { RefusalLog } from './refusal.js';
 import type { SessionManager } from './session.js';
@@ -35,8 +43,11 @@ export interface HttpAppOptions {
   readonly onAuthenticated?: ((req: Request) => void) | undefined;
 }
 
-/** The daemon's HTTP surface: guards first, then /mcp, /healthz and /status. */
-export function createHttpApp(options: HttpAppOptions): express.Express {
+/**
+ * The daemon's HTTP surface: guards first, then /mcp, /healthz and /status; a session's tool calls
+ * take the hot path in front of it (`fast-path.ts`) when nothing about them needs express.
+ */
+export function createHttpApp(options: HttpAppOptions): RequestListener {
   const { config, sessions, registry, logger } = options;
   const origins = [...DEFAULT_ALLOWED_ORIGINS, ...config.allowedOrigins];
   const app = express();
@@ -47,15 +58,12 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use(originGuard(origins));
   app.use(corsForAllowedOrigins(origins));
   const { accessToken } = options;
-  if (accessToken) {
-    app.use(
-      accessGuard(accessToken, {
-        mcpPath: config.mcpPath,
-        knownSession: (id) => sessions.has(id),
-        onAuthenticated: options.onAuthenticated,
-      }),
-    );
-  }
+  const guardOptions = {
+    mcpPath: config.mcpPath,
+    knownSession: (id: string) => sessions.has(id),
+    onAuthenticated: options.onAuthenticated,
+  };
+  if (accessToken) app.use(accessGuard(accessToken, guardOptions));
 
   // `?challenge=` lets the CLI and the shim check that this is our daemon before they send the token.
   app.get('/healthz', (req, res) => {
@@ -96,7 +104,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
         await sessions.handle(req, res);
       } catch (error) {
         logger.error({ err: errorMessage(error) }, 'unexpected error while handling an MCP request');
-        sendJsonRpcError(res, 500, -32603, `Internal error: ${errorMessage(error)}`);
+        sendHttpError(res, 'INTERNAL', `Internal error: ${errorMessage(error)}`);
       }
     },
   );
@@ -106,10 +114,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
 
   app.use((req: Request, res: Response) => {
-    sendJsonRpcError(
+    sendHttpError(
       res,
-      404,
-      -32601,
+      'ROUTE_NOT_FOUND',
       `Not found: ${req.method} ${req.path} (the MCP endpoint is ${config.mcpPath})`,
     );
   });
@@ -118,8 +125,21 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (answerBodyError(error, res, config.maxBodyBytes)) return;
     logger.error({ err: errorMessage(error) }, 'unexpected HTTP error');
-    sendJsonRpcError(res, 500, -32603, `Internal error: ${errorMessage(error)}`);
+    sendHttpError(res, 'INTERNAL', `Internal error: ${errorMessage(error)}`);
   });
 
-  return app;
+  return withFastPath(
+    {
+      mcpPath: config.mcpPath,
+      maxBodyBytes: config.maxBodyBytes,
+      bodies,
+      hostAllowed: hostAllowed(config.allowedHosts),
+      authorized: accessToken
+        ? (req) =>
+            passesAccessToken(accessToken, guardOptions, { headers: req.headers, path: config.mcpPath })
+        : undefined,
+      session: (id) => sessions.fastSession(id),
+    },
+    app,
+  );
 }

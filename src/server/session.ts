@@ -12,7 +12,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mcpParamMismatch } from '../upstream/param-headers.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
-import { sendJsonRpcError } from './json-rpc-error.js';
+import { sendHttpError } from './http-error.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { createMcpServer, type McpServerDeps } from './mcp-server.js';
 import { Relay } from './relay.js';
@@ -20,9 +20,6 @@ import { ResourceSubscriptions } from './resource-subscriptions.js';
 import { SessionLimit } from './session-limit.js';
 
 export { SERVER_CAPABILITIES } from './mcp-server.js';
-
-/** SEP-2243 HeaderMismatch: HTTP headers that should mirror the body do not. */
-const HEADER_MISMATCH = -32020;
 
 /** The id of a single JSON-RPC request body, for error answers. */
 function requestId(body: unknown): string | number | null {
@@ -144,14 +141,7 @@ export class SessionManager {
     ) {
       const mismatch = this.paramHeaderMismatch(req);
       if (mismatch) {
-        sendJsonRpcError(
-          res,
-          400,
-          HEADER_MISMATCH,
-          `Header mismatch: ${mismatch}`,
-          undefined,
-          requestId(req.body),
-        );
+        sendHttpError(res, 'HEADER_MISMATCH', `Header mismatch: ${mismatch}`, { id: requestId(req.body) });
         return;
       }
       await this.listenTo(req, res);
@@ -160,13 +150,11 @@ export class SessionManager {
     }
     if (sessionId) {
       if (!(await this.legacy.serve(sessionId, req, res))) {
-        sendJsonRpcError(
+        sendHttpError(
           res,
-          404,
-          -32001,
+          'SESSION_NOT_FOUND',
           `Session not found: "${sessionId}" is unknown or has ended; send initialize to start a new session`,
-          undefined,
-          requestId(req.body),
+          { id: requestId(req.body) },
         );
       }
       return;
@@ -175,15 +163,13 @@ export class SessionManager {
       await this.legacy.initialize(req, res, requestId(req.body));
       return;
     }
-    sendJsonRpcError(
+    sendHttpError(
       res,
-      400,
-      -32000,
+      'SESSION_REQUIRED',
       req.method === 'POST'
         ? 'Bad Request: missing Mcp-Session-Id header; send initialize first to start a session'
         : `Bad Request: ${req.method} needs an Mcp-Session-Id header`,
-      undefined,
-      requestId(req.body),
+      { id: requestId(req.body) },
     );
   }
 

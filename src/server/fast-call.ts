@@ -1,0 +1,298 @@
+import type { ServerResponse } from 'node:http';
+import {
+  ProtocolError,
+  ProtocolErrorCode,
+  SdkError,
+  SdkErrorCode,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
+
+type Id = string | number;
+type Json = Record<string, unknown>;
+
+/** What the SDK's 2025 server answers by default for a server→client request (DEFAULT_REQUEST_TIMEOUT_MSEC). */
+const SERVER_REQUEST_TIMEOUT_MS = 60_000;
+/** A call still running after this long switches to an event stream, so clients see headers early. */
+const JSON_WINDOW_MS = 1000;
+/** The SDK's keepalive comment on a POST's event stream (DEFAULT_SSE_KEEP_ALIVE_MS). */
+const KEEPALIVE_MS = 15_000;
+/** Keys of `_meta` that belong to the 2026-07-28 envelope: such a request takes the SDK path. */
+const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isId = (value: unknown): value is Id => typeof value === 'string' || typeof value === 'number';
+
+/**
+ * A `tools/call` this path serves exactly as the SDK server would: one request (no batch) whose
+ * params have the shape CallToolRequestSchema accepts without change. Anything else (a bad shape
+ * the SDK must reject with its own message, a 2026-07-28 envelope) is left to the SDK.
+ */
+export function fastToolCall(message: unknown): { id: Id; params: Json } | undefined {
+  if (!isObject(message) || message.jsonrpc !== '2.0' || message.method !== 'tools/call') return undefined;
+  const { id, params } = message;
+  if (!isId(id) || !isObject(params) || typeof params.name !== 'string') return undefined;
+  if (params.arguments !== undefined && !isObject(params.arguments)) return undefined;
+  const meta = params._meta;
+  if (meta !== undefined) {
+    if (!isObject(meta)) return undefined;
+    if (meta.progressToken !== undefined && !isId(meta.progressToken)) return undefined;
+    if (Object.keys(meta).some((key) => key.startsWith(ENVELOPE_PREFIX))) return undefined;
+  }
+  return { id, params };
+}
+
+/** The SDK server's own tweak of a contentless result (normalizeContentlessToolResult). */
+function normalized(result: Json): Json {
+  if (
+    result.content !== undefined ||
+    'task' in result ||
+    'inputRequests' in result ||
+    'requestState' in result
+  )
+    return result;
+  return { ...result, content: [] };
+}
+
+/** The error body the SDK server sends for a handler's throw (its 2025 codec maps ResourceNotFound to InvalidParams). */
+function errorBody(error: unknown): Json {
+  const { code, message, data } = (error ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
+  const thrown = Number.isSafeInteger(code) ? (code as number) : ProtocolErrorCode.InternalError;
+  return {
+    code: thrown === ProtocolErrorCode.ResourceNotFound ? ProtocolErrorCode.InvalidParams : thrown,
+    message: typeof message === 'string' ? message : 'Internal error',
+    ...(data !== undefined ? { data } : {}),
+  };
+}
+
+interface Pending {
+  resolve(result: Json): void;
+  reject(error: unknown): void;
+}
+
+/** Runs one call on behalf of the session, with the SDK-shaped context it would have been given. */
+export type RunCall = (params: Json, ctx: ServerContext) => Promise<unknown>;
+
+/**
+ * The hot path of a 2025 session's `tools/call`: no web Request/Response, no SDK server in the way.
+ * The answer is `application/json` when the result comes first (within a second), and the SDK's
+ * event stream as soon as anything must go out before it (progress, a log message, a request to
+ * the client), so what the client receives is what the SDK path would send. The session's other
+ * traffic keeps the SDK transport; this class also owns the answers and cancellations that name
+ * the requests it sent or serves, since the SDK server knows nothing of them.
+ */
+export class FastCalls {
+  private readonly running = new Map<Id, { controller: AbortController; stream: AnswerStream }>();
+  private readonly asked = new Map<string, Pending>();
+  private nextAsk = 0;
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly run: RunCall,
+  ) {}
+
+  /** Whether `message` is an answer or a cancellation this class owns; settles it if so. */
+  take(message: unknown): boolean {
+    if (!isObject(message) || message.jsonrpc !== '2.0') return false;
+    if (message.method === undefined && typeof message.id === 'string' && this.asked.has(message.id)) {
+      const pending = this.asked.get(message.id) as Pending;
+      this.asked.delete(message.id);
+      if (isObject(message.error)) {
+        const { code, message: text, data } = message.error;
+        pending.reject(new ProtocolError(Number(code), String(text), data));
+      } else if (isObject(message.result)) pending.resolve(message.result);
+      else pending.reject(new SdkError(SdkErrorCode.InvalidResult, 'Invalid result: not an object'));
+      return true;
+    }
+    if (message.method === 'notifications/cancelled' && isObject(message.params)) {
+      const call = isId(message.params.requestId) ? this.running.get(message.params.requestId) : undefined;
+      if (!call) return false;
+      call.controller.abort(message.params.reason);
+      return true;
+    }
+    return false;
+  }
+
+  /** Serves the call, writing its answer to `res`. */
+  serve(call: { id: Id; params: Json }, res: ServerResponse): void {
+    const controller = new AbortController();
+    const stream = new AnswerStream(res, this.sessionId);
+    this.running.set(call.id, { controller, stream });
+    res.once('close', () => {
+      if (this.running.get(call.id)?.controller === controller) this.running.delete(call.id);
+      controller.abort(new Error('the client closed the request'));
+      stream.stop();
+    });
+    const { signal } = controller;
+    const ctx = {
+      sessionId: this.sessionId,
+      mcpReq: {
+        id: call.id,
+        method: 'tools/call',
+        _meta: call.params._meta,
+        signal,
+        requestState: () => undefined,
+        notify: async (notification: Json) => {
+          if (!signal.aborted) stream.event({ jsonrpc: '2.0', ...notification });
+        },
+        send: (
+          request: { method: string; params?: Json },
+          _schema: unknown,
+          options?: { signal?: AbortSignal },
+        ) => this.ask(stream, request, options?.signal ?? signal),
+      },
+    } as unknown as ServerContext;
+    this.run(call.params, ctx).then(
+      (result) => {
+        // A cancelled request gets no answer: its response just ends (the SDK's rule).
+        if (signal.aborted) stream.end();
+        else stream.finish({ jsonrpc: '2.0', id: call.id, result: normalized(result as Json) });
+      },
+      (error: unknown) => {
+        if (signal.aborted) stream.end();
+        else stream.finish({ jsonrpc: '2.0', id: call.id, error: errorBody(error) });
+      },
+    );
+  }
+
+  /** The session ended: every call is cancelled and its response closed. */
+  close(): void {
+    for (const { controller, stream } of this.running.values()) {
+      controller.abort(new Error('the session ended'));
+      stream.end();
+    }
+    this.running.clear();
+    for (const pending of this.asked.values())
+      pending.reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
+    this.asked.clear();
+  }
+
+  /** A request to the client on the call's stream (ctx.mcpReq.send), as the SDK's server sends it. */
+  private ask(
+    stream: AnswerStream,
+    request: { method: string; params?: Json },
+    signal: AbortSignal,
+  ): Promise<Json> {
+    if (signal.aborted)
+      return Promise.reject(new SdkError(SdkErrorCode.RequestTimeout, String(signal.reason)));
+    const id = `mcp-bridge-${this.nextAsk++}`;
+    return new Promise<Json>((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.asked.delete(id);
+      };
+      // Like the SDK: a request given up on is cancelled at the client too.
+      const giveUp = (reason: unknown, error: SdkError) => {
+        settle();
+        stream.event({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: id, reason: String(reason) },
+        });
+        reject(error);
+      };
+      const onAbort = () =>
+        giveUp(signal.reason, new SdkError(SdkErrorCode.RequestTimeout, String(signal.reason)));
+      const timer = setTimeout(
+        () =>
+          giveUp(
+            'timeout',
+            new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', {
+              timeout: SERVER_REQUEST_TIMEOUT_MS,
+            }),
+          ),
+        SERVER_REQUEST_TIMEOUT_MS,
+      );
+      timer.unref();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.asked.set(id, {
+        resolve: (result) => {
+          settle();
+          resolve(result);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      });
+      stream.event({
+        jsonrpc: '2.0',
+        id,
+        method: request.method,
+        ...(request.params ? { params: request.params } : {}),
+      });
+    });
+  }
+}
+
+/**
+ * The answer to one POST: a JSON body if the result is all there is, else the SDK transport's event
+ * stream (same headers, `event: message` frames, keepalive comments).
+ */
+class AnswerStream {
+  private streaming = false;
+  private done = false;
+  private readonly window: NodeJS.Timeout;
+  private keepalive: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly sessionId: string,
+  ) {
+    this.window = setTimeout(() => this.open(), JSON_WINDOW_MS);
+    this.window.unref();
+  }
+
+  event(message: Json): void {
+    if (this.done) return;
+    this.open();
+    this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  finish(message: Json): void {
+    if (this.done) return;
+    if (this.streaming) {
+      this.event(message);
+      this.end();
+      return;
+    }
+    this.stop();
+    const body = JSON.stringify(message);
+    this.res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      'mcp-session-id': this.sessionId,
+    });
+    this.res.end(body);
+  }
+
+  end(): void {
+    if (this.done) return;
+    this.open();
+    this.stop();
+    this.res.end();
+  }
+
+  stop(): void {
+    this.done = true;
+    clearTimeout(this.window);
+    clearInterval(this.keepalive);
+  }
+
+  private open(): void {
+    if (this.streaming || this.done) return;
+    this.streaming = true;
+    clearTimeout(this.window);
+    this.res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      'mcp-session-id': this.sessionId,
+    });
+    this.res.flushHeaders();
+    this.keepalive = setInterval(() => this.res.write(': keepalive\n\n'), KEEPALIVE_MS);
+    this.keepalive.unref();
+  }
+}
