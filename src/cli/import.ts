@@ -3,15 +3,24 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfigFile } from '../config/paths.js';
-import { UpstreamNameSchema } from '../config/schema.js';
+import { type StdioServer, UpstreamNameSchema } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { jsonSyntaxProblem } from '../store/json-file.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 import { parseCommandArgs } from './args.js';
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-bridge.js', import.meta.url));
-/** The keys a bridge stdio entry accepts; anything else in a Claude Desktop entry is dropped. */
-const STDIO_KEYS = ['command', 'args', 'env', 'cwd', 'disabled'] as const;
+/**
+ * The keys of a Claude Desktop entry that are copied; anything else is dropped. A subset of what
+ * a bridge stdio entry accepts (the bridge's own keys have no meaning in Claude Desktop).
+ */
+const STDIO_KEYS = [
+  'command',
+  'args',
+  'env',
+  'cwd',
+  'disabled',
+] as const satisfies readonly (keyof StdioServer)[];
 const SHIM_NAME = 'mcp-bridge';
 
 type Json = Record<string, unknown>;

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { accessTokenPath, proofMatches, readAccessToken, sessionCredential } from '../access/access-token.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { defaultLogPath, localDaemonBase, resolveConfigDir, resolveConfigFile } from '../config/paths.js';
 import { BridgeError } from '../errors.js';
 import { StdioProxy } from '../shim/stdio-proxy.js';
@@ -54,7 +55,7 @@ export async function runStdio(argv: string[]): Promise<number> {
       proofMatches,
       sessionCredential,
       file: accessTokenPath(configDir),
-      required: (process.env.MCP_BRIDGE_AUTH || file.auth) !== 'none',
+      required: (process.env.MCP_BRIDGE_AUTH || file.auth || DEFAULTS.auth) !== 'none',
     },
   });
   return proxy.run();
@@ -80,9 +81,9 @@ function daemonUrl(file: Record<string, unknown>): string {
   const pick = (name: string, key: string, fallback: string) =>
     env[name] ||
     (typeof file[key] === 'string' || typeof file[key] === 'number' ? String(file[key]) : fallback);
-  const host = pick('MCP_BRIDGE_HOST', 'host', '127.0.0.1');
-  const port = pick('MCP_BRIDGE_PORT', 'port', '8769');
-  return `${localDaemonBase(host, port)}${pick('MCP_BRIDGE_MCP_PATH', 'mcpPath', '/mcp')}`;
+  const host = pick('MCP_BRIDGE_HOST', 'host', DEFAULTS.host);
+  const port = pick('MCP_BRIDGE_PORT', 'port', String(DEFAULTS.port));
+  return `${localDaemonBase(host, port)}${pick('MCP_BRIDGE_MCP_PATH', 'mcpPath', DEFAULTS.mcpPath)}`;
 }
 
 /**

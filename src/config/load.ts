@@ -4,20 +4,16 @@ import { z } from 'zod';
 import { BridgeError, errorMessage } from '../errors.js';
 import { checkConfigDirSync, configFileWarnings } from '../store/file-safety.js';
 import { jsonSyntaxProblem } from '../store/json-file.js';
+import { addEnvUpstreams, envOverride } from './env-overrides.js';
 import { defaultLogPath, resolveConfigDir, resolveConfigFile } from './paths.js';
 import {
-  AuthModeSchema,
   type BridgeConfig,
-  blockedPortMessage,
   CALLBACK_PATH,
   ConfigFileSchema,
   DEFAULTS,
-  FETCH_BLOCKED_PORTS,
   HttpServerSchema,
   type HttpUpstreamConfig,
   isLoopbackHostname,
-  LogLevelSchema,
-  MCP_PATH,
   StdioServerSchema,
   type UpstreamConfig,
   UpstreamNameSchema,
@@ -31,7 +27,6 @@ export interface LoadConfigOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Where the config file is looked for, and whether the user named it explicitly. */
 /**
  * Reads, validates and merges the config file with the `MCP_BRIDGE_*` environment variables
  * (environment wins over the file, the file over defaults). Throws a BridgeError whose message
@@ -65,7 +60,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   if (issues.length > 0) throw invalid(file, issues);
 
   addEnvUpstreams(upstreams, env, callTimeoutMs);
-  const port = envPort(env) ?? data.port ?? DEFAULTS.port;
+  const port = envOverride(env, 'port') ?? data.port ?? DEFAULTS.port;
   const redirectIssues = upstreams.flatMap((u) => (u.kind === 'http' ? redirectUriIssue(u, port) : []));
   if (redirectIssues.length > 0) throw invalid(file, redirectIssues);
 
@@ -74,10 +69,10 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     fileExists: raw !== undefined,
     configDir,
     logPath: resolve(env.MCP_BRIDGE_LOG_PATH || defaultLogPath(env)),
-    logLevel: envLogLevel(env) ?? data.logLevel ?? DEFAULTS.logLevel,
+    logLevel: envOverride(env, 'logLevel') ?? data.logLevel ?? DEFAULTS.logLevel,
     port,
-    host: env.MCP_BRIDGE_HOST || data.host || DEFAULTS.host,
-    mcpPath: envPath(env) ?? data.mcpPath ?? DEFAULTS.mcpPath,
+    host: envOverride(env, 'host') ?? data.host ?? DEFAULTS.host,
+    mcpPath: envOverride(env, 'mcpPath') ?? data.mcpPath ?? DEFAULTS.mcpPath,
     allowedOrigins: data.allowedOrigins ?? [],
     allowedHosts: data.allowedHosts ?? [],
     maxBodyBytes: data.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
@@ -87,7 +82,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     upstreams,
     // Who else can change the file that decides what the daemon spawns.
     warnings: raw === undefined ? [] : configFileWarnings(file),
-    auth: envAuth(env) ?? data.auth ?? DEFAULTS.auth,
+    auth: envOverride(env, 'auth') ?? data.auth ?? DEFAULTS.auth,
     maxStdoutLineBytes: data.maxStdoutLineBytes ?? DEFAULTS.maxStdoutLineBytes,
     maxStderrLineBytes: data.maxStderrLineBytes ?? DEFAULTS.maxStderrLineBytes,
     bodyTimeoutMs: data.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
@@ -208,55 +203,6 @@ function expandRecord(
   );
 }
 
-/** The original design's single-upstream variables still work; they replace a same-named entry. */
-function addEnvUpstreams(upstreams: UpstreamConfig[], env: NodeJS.ProcessEnv, callTimeoutMs: number): void {
-  const replace = (upstream: UpstreamConfig) => {
-    const i = upstreams.findIndex((u) => u.name === upstream.name);
-    if (i >= 0) upstreams.splice(i, 1, upstream);
-    else upstreams.push(upstream);
-  };
-  if (env.MCP_BRIDGE_SENTINEL_COMMAND) {
-    replace({
-      kind: 'stdio',
-      name: 'sentinel',
-      command: env.MCP_BRIDGE_SENTINEL_COMMAND,
-      args: (env.MCP_BRIDGE_SENTINEL_ARGS ?? '').split(/\s+/).filter(Boolean),
-      env: {},
-      callTimeoutMs,
-    });
-  }
-  if (env.MCP_BRIDGE_OVERSEER_URL) {
-    const url = z.url({ protocol: /^https?$/ }).safeParse(env.MCP_BRIDGE_OVERSEER_URL);
-    if (!url.success) {
-      throw new BridgeError(
-        'CONFIG_INVALID',
-        `MCP_BRIDGE_OVERSEER_URL must be an http:// or https:// URL, got "${env.MCP_BRIDGE_OVERSEER_URL}"`,
-      );
-    }
-    replace({
-      kind: 'http',
-      name: 'overseer',
-      url: url.data,
-      headers: {},
-      transport: 'streamable-http',
-      oauth: {},
-      callTimeoutMs,
-    });
-  }
-}
-
-function envPort(env: NodeJS.ProcessEnv): number | undefined {
-  const value = env.MCP_BRIDGE_PORT;
-  if (value === undefined || value === '') return undefined;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_PORT must be a port number 0-65535, got "${value}"`);
-  }
-  if (FETCH_BLOCKED_PORTS.has(port))
-    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_PORT: ${blockedPortMessage(port)}`);
-  return port;
-}
-
 /**
  * A custom `oauth.redirectUri` must bring the browser back to the daemon's callback: on this
  * machine exactly (its port and path), through a tunnel or proxy at least to that path.
@@ -282,41 +228,6 @@ function redirectUriIssue(upstream: HttpUpstreamConfig, port: number): z.core.$Z
       message: `oauth.redirectUri must be ${expected}, or be left out; the login could never finish at "${value}"`,
     } as z.core.$ZodIssue,
   ];
-}
-
-function envPath(env: NodeJS.ProcessEnv): string | undefined {
-  const value = env.MCP_BRIDGE_MCP_PATH;
-  if (value === undefined || value === '') return undefined;
-  if (!MCP_PATH.test(value)) {
-    throw new BridgeError(
-      'CONFIG_INVALID',
-      `MCP_BRIDGE_MCP_PATH must start with "/" and use only letters, digits, "/", ".", "_", "~" or "-", got "${value}"`,
-    );
-  }
-  return value;
-}
-
-function envAuth(env: NodeJS.ProcessEnv): 'token' | 'none' | undefined {
-  const value = env.MCP_BRIDGE_AUTH;
-  if (value === undefined || value === '') return undefined;
-  const mode = AuthModeSchema.safeParse(value);
-  if (!mode.success) {
-    throw new BridgeError('CONFIG_INVALID', `MCP_BRIDGE_AUTH must be "token" or "none", got "${value}"`);
-  }
-  return mode.data;
-}
-
-function envLogLevel(env: NodeJS.ProcessEnv): string | undefined {
-  const value = env.MCP_BRIDGE_LOG_LEVEL;
-  if (value === undefined || value === '') return undefined;
-  const level = LogLevelSchema.safeParse(value);
-  if (!level.success) {
-    throw new BridgeError(
-      'CONFIG_INVALID',
-      `MCP_BRIDGE_LOG_LEVEL must be one of ${LogLevelSchema.options.join(', ')}, got "${value}"`,
-    );
-  }
-  return level.data;
 }
 
 function recordOrEmpty(value: unknown): Record<string, unknown> {

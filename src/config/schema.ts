@@ -5,20 +5,31 @@ export const UpstreamNameSchema = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, {
   error: 'an upstream name must be 1-40 characters of letters, digits, "_" or "-"',
 });
 
-const unknownKeys = (allowed: readonly string[]) => (issue: { code?: string; keys?: string[] }) =>
-  issue.code === 'unrecognized_keys'
-    ? `unknown key${issue.keys && issue.keys.length > 1 ? 's' : ''} ${issue.keys?.map((k) => `"${k}"`).join(', ')}; expected one of: ${allowed.join(', ')}`
-    : undefined;
+/**
+ * A strict object whose "unknown key" message lists the keys of its own shape, so the list a user
+ * sees cannot fall behind the schema.
+ */
+function strictObject<const T extends z.core.$ZodLooseShape>(shape: T) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue: { code?: string; keys?: string[] }) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown key${issue.keys && issue.keys.length > 1 ? 's' : ''} ${issue.keys?.map((k) => `"${k}"`).join(', ')}; expected one of: ${allowed}`
+        : undefined,
+  });
+}
 
 /** A plain path: no route patterns (":x", "*"), since express would interpret them. */
-export const MCP_PATH = /^\/[A-Za-z0-9._~/-]*$/;
+const MCP_PATH = /^\/[A-Za-z0-9._~/-]*$/;
+/** What MCP_PATH asks for, after "mcpPath must" (or its environment variable's "must"). */
+export const MCP_PATH_RULE = 'start with "/" and use only letters, digits, "/", ".", "_", "~" or "-"';
 export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
  * `token`: every request needs the local access token (the file `access-token` in the config dir).
  * `none`: the endpoint is open to every local process and allowed browser origin, as before.
  */
-export const AuthModeSchema = z.enum(['token', 'none'], {
+const AuthModeSchema = z.enum(['token', 'none'], {
   error: 'auth must be "token" (the default: clients send the local access token) or "none"',
 });
 
@@ -38,13 +49,13 @@ export const CALLBACK_PATH = '/oauth/callback';
  * Ports that fetch() refuses to connect to (the WHATWG Fetch "bad port" list): the stdio shim,
  * Node-based clients and browsers could not reach a daemon listening on one of them.
  */
-export const FETCH_BLOCKED_PORTS = new Set([
+const FETCH_BLOCKED_PORTS = new Set([
   1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104,
   109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515,
   526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049,
   3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ]);
-export const blockedPortMessage = (port: number) =>
+const blockedPortMessage = (port: number) =>
   `port ${port} is on fetch()'s list of blocked ports: the stdio shim, Node-based clients and browsers refuse to connect to it; choose another port`;
 
 /**
@@ -53,147 +64,89 @@ export const blockedPortMessage = (port: number) =>
  */
 const ProtocolSchema = z.enum(['auto', 'legacy']);
 
-const STDIO_KEYS = [
-  'type',
-  'command',
-  'args',
-  'env',
-  'cwd',
-  'disabled',
-  'callTimeoutMs',
-  'prefix',
-  'protocol',
-] as const;
-export const StdioServerSchema = z.strictObject(
-  {
-    type: z.literal('stdio').optional(),
-    command: z.string().min(1, { error: 'command must not be empty' }),
-    args: z.array(z.string()).default([]),
-    env: z.record(z.string(), z.string()).default({}),
-    cwd: z.string().min(1).optional(),
-    disabled: z.boolean().default(false),
-    callTimeoutMs: timeoutMs.optional(),
-    prefix: z.boolean().default(true),
-    protocol: ProtocolSchema.default('legacy'),
-  },
-  { error: unknownKeys(STDIO_KEYS) },
-);
+export const StdioServerSchema = strictObject({
+  type: z.literal('stdio').optional(),
+  command: z.string().min(1, { error: 'command must not be empty' }),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().min(1).optional(),
+  disabled: z.boolean().default(false),
+  callTimeoutMs: timeoutMs.optional(),
+  prefix: z.boolean().default(true),
+  protocol: ProtocolSchema.default('legacy'),
+});
 export type StdioServer = z.infer<typeof StdioServerSchema>;
 
-const OAUTH_KEYS = ['clientId', 'clientSecret', 'scopes', 'redirectUri', 'clientMetadataUrl'] as const;
-export const OAuthSchema = z.strictObject(
-  {
-    clientId: z.string().min(1).optional(),
-    clientSecret: z.string().min(1).optional(),
-    scopes: z.array(z.string().min(1)).optional(),
-    redirectUri: z
-      .url({ protocol: /^https?$/, error: 'redirectUri must be an http:// or https:// URL' })
-      .optional(),
-    clientMetadataUrl: z
-      .url({ protocol: /^https$/, error: 'clientMetadataUrl must be an https:// URL' })
-      .optional(),
-  },
-  { error: unknownKeys(OAUTH_KEYS) },
-);
+export const OAuthSchema = strictObject({
+  clientId: z.string().min(1).optional(),
+  clientSecret: z.string().min(1).optional(),
+  scopes: z.array(z.string().min(1)).optional(),
+  redirectUri: z
+    .url({ protocol: /^https?$/, error: 'redirectUri must be an http:// or https:// URL' })
+    .optional(),
+  clientMetadataUrl: z
+    .url({ protocol: /^https$/, error: 'clientMetadataUrl must be an https:// URL' })
+    .optional(),
+});
 
-const HTTP_KEYS = [
-  'type',
-  'url',
-  'headers',
-  'oauth',
-  'disabled',
-  'callTimeoutMs',
-  'prefix',
-  'protocol',
-] as const;
-export const HttpServerSchema = z.strictObject(
-  {
-    type: z.enum(['http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
-    url: z.url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' }),
-    headers: z.record(z.string(), z.string()).default({}),
-    oauth: OAuthSchema.optional(),
-    disabled: z.boolean().default(false),
-    callTimeoutMs: timeoutMs.optional(),
-    prefix: z.boolean().default(true),
-    protocol: ProtocolSchema.default('auto'),
-  },
-  { error: unknownKeys(HTTP_KEYS) },
-);
+export const HttpServerSchema = strictObject({
+  type: z.enum(['http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http:// or https:// URL' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  oauth: OAuthSchema.optional(),
+  disabled: z.boolean().default(false),
+  callTimeoutMs: timeoutMs.optional(),
+  prefix: z.boolean().default(true),
+  protocol: ProtocolSchema.default('auto'),
+});
 export type HttpServer = z.infer<typeof HttpServerSchema>;
 
-const TOP_KEYS = [
-  '$schema',
-  'mcpServers',
-  'port',
-  'host',
-  'mcpPath',
-  'allowedOrigins',
-  'allowedHosts',
-  'maxBodyBytes',
-  'callTimeoutMs',
-  'pingIntervalMs',
-  'pageSize',
-  'logLevel',
-  'auth',
-  'maxStdoutLineBytes',
-  'maxStderrLineBytes',
-  'bodyTimeoutMs',
-  'maxConnections',
-  'maxBodyBytesInFlight',
-  'maxSessions',
-] as const;
-
 /** The file format: Claude Desktop's `mcpServers` plus the bridge's own optional keys. */
-export const ConfigFileSchema = z.strictObject(
-  {
-    $schema: z.string().optional(),
-    // Entries are validated one by one (stdio or http, chosen by the presence of `url`) so that an
-    // error names the exact key instead of a union of two failed alternatives.
-    mcpServers: z.record(z.string(), z.unknown()).default({}),
-    port: z
-      .number()
-      .int()
-      .min(0)
-      .max(65535)
-      .refine((port) => !FETCH_BLOCKED_PORTS.has(port), {
-        error: (issue) => blockedPortMessage(Number(issue.input)),
-      })
-      .optional(),
-    host: z.string().min(1).optional(),
-    mcpPath: z
-      .string()
-      .regex(MCP_PATH, {
-        error: 'mcpPath must start with "/" and use only letters, digits, "/", ".", "_", "~" or "-"',
-      })
-      .optional(),
-    allowedOrigins: z.array(z.string().min(1)).optional(),
-    allowedHosts: z.array(z.string().min(1)).optional(),
-    maxBodyBytes: z.number().int().min(1024).optional(),
-    callTimeoutMs: timeoutMs.optional(),
-    pingIntervalMs: z.number().int().min(0).optional(),
-    pageSize: z.number().int().min(1).max(100_000).optional(),
-    logLevel: LogLevelSchema.optional(),
-    auth: AuthModeSchema.optional(),
-    // A Buffer.toString() past ~512 MiB fails; a message that size is a bug anyway.
-    maxStdoutLineBytes: z
-      .number()
-      .int()
-      .min(1024)
-      .max(256 * 1024 * 1024)
-      .optional(),
-    maxStderrLineBytes: z
-      .number()
-      .int()
-      .min(256)
-      .max(64 * 1024 * 1024)
-      .optional(),
-    bodyTimeoutMs: timeoutMs.optional(),
-    maxConnections: z.number().int().min(1).max(100_000).optional(),
-    maxBodyBytesInFlight: z.number().int().min(1024).optional(),
-    maxSessions: z.number().int().min(1).max(1_000_000).optional(),
-  },
-  { error: unknownKeys(TOP_KEYS) },
-);
+export const ConfigFileSchema = strictObject({
+  $schema: z.string().optional(),
+  // Entries are validated one by one (stdio or http, chosen by the presence of `url`) so that an
+  // error names the exact key instead of a union of two failed alternatives.
+  mcpServers: z.record(z.string(), z.unknown()).default({}),
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .refine((port) => !FETCH_BLOCKED_PORTS.has(port), {
+      error: (issue) => blockedPortMessage(Number(issue.input)),
+    })
+    .optional(),
+  host: z.string().min(1).optional(),
+  mcpPath: z
+    .string()
+    .regex(MCP_PATH, { error: `mcpPath must ${MCP_PATH_RULE}` })
+    .optional(),
+  allowedOrigins: z.array(z.string().min(1)).optional(),
+  allowedHosts: z.array(z.string().min(1)).optional(),
+  maxBodyBytes: z.number().int().min(1024).optional(),
+  callTimeoutMs: timeoutMs.optional(),
+  pingIntervalMs: z.number().int().min(0).optional(),
+  pageSize: z.number().int().min(1).max(100_000).optional(),
+  logLevel: LogLevelSchema.optional(),
+  auth: AuthModeSchema.optional(),
+  // A Buffer.toString() past ~512 MiB fails; a message that size is a bug anyway.
+  maxStdoutLineBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .optional(),
+  maxStderrLineBytes: z
+    .number()
+    .int()
+    .min(256)
+    .max(64 * 1024 * 1024)
+    .optional(),
+  bodyTimeoutMs: timeoutMs.optional(),
+  maxConnections: z.number().int().min(1).max(100_000).optional(),
+  maxBodyBytesInFlight: z.number().int().min(1024).optional(),
+  maxSessions: z.number().int().min(1).max(1_000_000).optional(),
+});
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
 interface UpstreamConfigBase {
@@ -297,20 +250,4 @@ export interface BridgeConfig {
   readonly maxSessions?: number;
 }
 
-export const DEFAULTS = {
-  port: 8769,
-  host: '127.0.0.1',
-  mcpPath: '/mcp',
-  maxBodyBytes: 4 * 1024 * 1024,
-  callTimeoutMs: 120_000,
-  pingIntervalMs: 30_000,
-  pageSize: 5000,
-  logLevel: 'info',
-  auth: 'token',
-  maxStdoutLineBytes: 64 * 1024 * 1024,
-  maxStderrLineBytes: 64 * 1024,
-  bodyTimeoutMs: 30_000,
-  maxConnections: 1000,
-  maxBodyBytesInFlight: 64 * 1024 * 1024,
-  maxSessions: 1000,
-} as const;
+export { DEFAULTS } from './defaults.js';
