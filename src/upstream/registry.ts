@@ -1,16 +1,17 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import type { OAuthManager } from '../auth/oauth-manager.js';
 import type { UpstreamDiff } from '../config/reload.js';
-import { type UpstreamConfig, usesOAuth } from '../config/schema.js';
+import type { UpstreamConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CatalogCache } from './catalog-cache.js';
-import { ChildGroups, type ChildGroupTracker, reapLeftovers } from './child-groups.js';
+import { ChildGroups, reapLeftovers } from './child-groups.js';
 import { isWindows } from './child-process.js';
-import { HttpUpstreamTransport } from './http-transport.js';
 import type { UpstreamSnapshot } from './state.js';
-import { StdioTransport } from './stdio-transport.js';
+import { defaultTransportFactory } from './transport-factory.js';
 import { type CreateTransport, Upstream, type UpstreamOptions } from './upstream.js';
+
+export { defaultTransportFactory } from './transport-factory.js';
 
 export interface UpstreamRegistryOptions {
   /** Enabled upstreams, in config order. */
@@ -275,40 +276,4 @@ function settle(upstreams: readonly Upstream[], ms: number): Promise<void> {
       unsubscribes.push(upstream.onSnapshot(() => !upstreams.some(pending) && done()));
     }
   });
-}
-
-/** Stdio children for `command` entries; Streamable HTTP (or legacy SSE) for `url` entries. */
-export function defaultTransportFactory(deps: {
-  oauth?: OAuthManager | undefined;
-  logger: Logger;
-  groups?: ChildGroupTracker | undefined;
-  maxStdoutLineBytes?: number | undefined;
-  maxStderrLineBytes?: number | undefined;
-}): CreateTransport {
-  return (config, hooks) => {
-    if (config.kind === 'stdio') {
-      return new StdioTransport({
-        name: config.name,
-        command: config.command,
-        args: config.args,
-        env: config.env,
-        cwd: config.cwd,
-        onStderrLine: hooks.onStderrLine,
-        onGarbage: hooks.onGarbage,
-        onExit: hooks.onExit,
-        maxStdoutLineBytes: deps.maxStdoutLineBytes,
-        maxStderrLineBytes: deps.maxStderrLineBytes,
-        log: deps.logger.child({ upstream: config.name }),
-        groups: deps.groups,
-      });
-    }
-    // A configured Authorization header is the whole story: no OAuth on top of a static key.
-    const oauth = usesOAuth(config) ? deps.oauth : undefined;
-    return new HttpUpstreamTransport({
-      config,
-      auth: oauth?.provider(config),
-      log: deps.logger.child({ upstream: config.name }),
-      onInsufficientScope: (scope) => oauth?.noteScope(config.name, scope),
-    });
-  };
 }

@@ -1,4 +1,5 @@
 import type { Tool } from '@modelcontextprotocol/client';
+import type { Logger } from '../log.js';
 
 /** The lifecycle of one upstream (see docs/design.md). */
 export type UpstreamState =
@@ -27,6 +28,18 @@ export function canTransition(from: UpstreamState, to: UpstreamState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+/**
+ * Whether `from → to` is in the table. An invalid transition is a bug: it throws under vitest so
+ * that a test finds it, and is logged as an error (and ignored) in production, never crashing the daemon.
+ */
+export function checkTransition(from: UpstreamState, to: UpstreamState, log: Pick<Logger, 'error'>): boolean {
+  if (canTransition(from, to)) return true;
+  const message = `invalid upstream state transition ${from} → ${to}; ignored`;
+  if (process.env.VITEST) throw new Error(message);
+  log.error({ from, to }, message);
+  return false;
+}
+
 /** States in which a call may still succeed if it waits a little. */
 export function isTransient(state: UpstreamState): boolean {
   return state === 'idle' || state === 'starting' || state === 'backoff';
@@ -48,6 +61,9 @@ export interface UpstreamExitInfo {
 
 /** An item of a list an upstream serves (prompt, resource, template), raw: unknown fields kept. */
 export type Listed = Readonly<Record<string, unknown>>;
+
+/** What a change to a snapshot may touch (name and kind are fixed; `since` follows the state). */
+export type SnapshotPatch = Partial<Omit<UpstreamSnapshot, 'name' | 'kind' | 'since'>>;
 
 /** An immutable picture of an upstream, published on every change. */
 export interface UpstreamSnapshot {

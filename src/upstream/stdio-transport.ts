@@ -7,7 +7,6 @@ import type { Logger } from '../log.js';
 import type { ChildGroupTracker } from './child-groups.js';
 import {
   checkCwd,
-  groupAlive,
   isWindows,
   outputTooLarge,
   type PipedChild,
@@ -15,6 +14,7 @@ import {
   spawnChild,
   spawnFailure,
 } from './child-process.js';
+import { shutdownChild } from './child-shutdown.js';
 import { DepthScreen } from './deep-output.js';
 import { deliverInOrder } from './deliver.js';
 import { LineSplitter } from './line-splitter.js';
@@ -233,44 +233,12 @@ export class StdioTransport implements Transport {
     const child = this.child;
     const exited = this.exited;
     if (!child || !exited) return;
-    const grace = this.options.killGraceMs ?? 2000;
-    const waitExit = async (ms: number) => {
-      const timer = new AbortController();
-      try {
-        return await Promise.race([
-          exited.then(() => true),
-          delay(ms, false, { signal: timer.signal }).catch(() => false),
-        ]);
-      } finally {
-        timer.abort();
-      }
-    };
-
-    if (!this.exitInfo) {
-      child.stdin.end();
-      if (!(await waitExit(grace))) {
-        signalChild(child, 'SIGTERM');
-        if (!(await waitExit(grace))) {
-          signalChild(child, 'SIGKILL');
-          await waitExit(grace);
-        }
-      }
-    }
-    // The leader is gone; descendants that stayed in its group are not.
-    if (!isWindows && child.pid && groupAlive(child.pid)) {
-      signalChild(child, 'SIGTERM');
-      const deadline = Date.now() + grace;
-      while (groupAlive(child.pid) && Date.now() < deadline) await delay(25);
-      if (groupAlive(child.pid)) {
-        signalChild(child, 'SIGKILL');
-        const killDeadline = Date.now() + grace;
-        while (groupAlive(child.pid) && Date.now() < killDeadline) await delay(25);
-      }
-    }
-    if (!isWindows && child.pid && !groupAlive(child.pid)) this.options.groups?.gone(child.pid);
-    child.stdin.destroy();
-    child.stdout.destroy();
-    child.stderr.destroy();
+    await shutdownChild(child, {
+      exited,
+      alreadyExited: this.exitInfo !== undefined,
+      graceMs: this.options.killGraceMs ?? 2000,
+      groups: this.options.groups,
+    });
   }
 
   private receive(bytes: Buffer): void {
