@@ -69,7 +69,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const accessToken = config.auth === 'token' ? await AccessToken.load(config.configDir) : undefined;
   const cache = new CatalogCache({ configDir: config.configDir, logger });
   await cache.load();
-  const oauth = new OAuthManager(new TokenStore(config.configDir, logger), logger);
+  const oauth = new OAuthManager(new TokenStore(config.configDir, logger), logger, {
+    // The registry is built right after load(); no event can fire before (each follows an await).
+    events: {
+      onNeedsAuth: (name, error) => registry.get(name)?.requireAuth(error),
+      onAuthorized: (name) => registry.get(name)?.retryNow(),
+    },
+  });
   await oauth.load(config.upstreams.filter(usesOAuth));
   const registry = new UpstreamRegistry({
     upstreams: config.upstreams,
@@ -81,10 +87,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxStdoutLineBytes: config.maxStdoutLineBytes,
     maxStderrLineBytes: config.maxStderrLineBytes,
     upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
-  });
-  oauth.setEvents({
-    onNeedsAuth: (name, error) => registry.get(name)?.requireAuth(error),
-    onAuthorized: (name) => registry.get(name)?.retryNow(),
   });
   // A login stored by another process (`mcp-bridge auth` that did not find this daemon) is picked up.
   const reloadTimer = setInterval(() => {

@@ -2,16 +2,10 @@ import { resolveOpRefs } from '../config/op-refs.js';
 import { type HttpUpstreamConfig, type UpstreamConfig, usesOAuth } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import {
-  authorizationRequest,
-  type Discovery,
-  discover,
-  exchangeCode,
-  probeChallenge,
-  type ResolvedClient,
-  resolveClient,
-} from './oauth-client.js';
+import { type Discovery, discover, probeChallenge } from './discovery.js';
+import { authorizationRequest, exchangeCode } from './grants.js';
 import { type OAuthManager, unionScopes } from './oauth-manager.js';
+import { type Registration, type ResolvedClient, resolveClient } from './registration.js';
 
 /** A login waits this long for the browser to come back. */
 const LOGIN_TTL_MS = 10 * 60_000;
@@ -24,9 +18,7 @@ export type LoginStatus =
 interface Flow {
   readonly config: HttpUpstreamConfig;
   readonly discovery: Discovery;
-  readonly client: ResolvedClient & {
-    registration?: { clientSecret?: string; tokenEndpointAuthMethod: string };
-  };
+  readonly client: ResolvedClient & { registration?: Registration };
   readonly redirectUri: string;
   readonly codeVerifier: string;
   readonly state: string;

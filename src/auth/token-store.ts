@@ -52,6 +52,14 @@ export type OAuthState = z.infer<typeof StateFileSchema>;
 
 export const STATE_FILE_NAME = 'oauth-state.json';
 
+/** Registrations are per authorization server and client (RFC 6749 §2.2). */
+export function clientKey(issuer: string, clientId: string): string {
+  return `${issuer} ${clientId}`;
+}
+
+/** What the OAuth manager needs of the store (unit tests give it one in memory). */
+export type TokenFile = Pick<TokenStore, 'read' | 'update' | 'problem'>;
+
 const emptyState = (): OAuthState => ({ version: 1, authServers: {}, clients: {}, tokens: {} });
 
 /**
