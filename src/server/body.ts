@@ -45,11 +45,15 @@ export class BodyBudget {
           limit: this.limit,
         },
       );
-      sendHttpError(
-        res,
-        'BODY_BYTES_IN_FLIGHT',
-        `mcp-bridge is busy: ${this.inFlight} bytes of request bodies are being handled, and this one (${bytes} bytes) would pass the ${this.limit}-byte limit ("maxBodyBytesInFlight"); send it again in a moment`,
-        { retryAfterS: 1, details: { limit: this.limit } },
+      const message = `mcp-bridge is busy: ${this.inFlight} bytes of request bodies are being handled, and this one (${bytes} bytes) would pass the ${this.limit}-byte limit ("maxBodyBytesInFlight"); send it again in a moment`;
+      // The body is read and dropped (never held) before the answer: a client told "Connection:
+      // close" while it is still sending gets EPIPE instead of the 503 (seen with 4 MB bodies).
+      req.resume();
+      req.once('end', () =>
+        sendHttpError(res, 'BODY_BYTES_IN_FLIGHT', message, {
+          retryAfterS: 1,
+          details: { limit: this.limit },
+        }),
       );
       return;
     }
