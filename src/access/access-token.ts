@@ -102,6 +102,15 @@ async function createExclusive(file: string, data: string): Promise<boolean> {
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+/**
+ * Constant-time in the content. Tokens and session credentials have a fixed, public length, so
+ * only an equal-length guess is compared byte by byte (the daemon checks every request this way).
+ */
+function sameBytes(presented: string, expected: Buffer): boolean {
+  const bytes = Buffer.from(presented);
+  return bytes.length === expected.length && timingSafeEqual(bytes, expected);
+}
+
 /** Constant-time: both sides are hashed first, so neither length nor content leaks through timing. */
 export function tokensEqual(presented: string, expected: string): boolean {
   return timingSafeEqual(digest(presented), digest(expected));
@@ -214,8 +223,7 @@ export class AccessToken {
   }
 
   matches(presented: string): boolean {
-    const expected = this.expected();
-    return timingSafeEqual(digest(presented), expected.token);
+    return sameBytes(presented, this.expected().token);
   }
 
   /** `presented` is the session credential of `sessionId` under the current token. */
@@ -225,16 +233,17 @@ export class AccessToken {
     if (credential === undefined) {
       // Bounded: ids are chosen by clients before the check; a flood of them only costs recomputing.
       if (sessions.size >= 4096) sessions.clear();
-      credential = digest(sessionCredential(this.token, sessionId));
+      credential = Buffer.from(sessionCredential(this.token, sessionId));
       sessions.set(sessionId, credential);
     }
-    return timingSafeEqual(digest(presented), credential);
+    return sameBytes(presented, credential);
   }
 
-  /** Digests of what is expected under the current token, computed once per token (every request checks). */
+  /** What is expected under the current token, as bytes, made once per token (every request checks). */
   private expected(): { token: Buffer; sessions: Map<string, Buffer> } {
     const token = this.current();
-    if (this.digests?.of !== token) this.digests = { of: token, token: digest(token), sessions: new Map() };
+    if (this.digests?.of !== token)
+      this.digests = { of: token, token: Buffer.from(token), sessions: new Map() };
     return this.digests;
   }
 

@@ -1,5 +1,4 @@
-import type { Tool, Transport } from '@modelcontextprotocol/client';
-import { z } from 'zod';
+import type { StandardSchemaV1, Tool, Transport } from '@modelcontextprotocol/client';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { BridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -98,6 +97,23 @@ export interface ServerRequest {
   readonly params?: Record<string, unknown> | undefined;
 }
 
-/** Results are passed on untouched: unknown fields must survive, so no spec schema strips them. */
-export const PassthroughResultSchema = z.looseObject({});
-export type PassthroughResult = z.infer<typeof PassthroughResultSchema>;
+export type PassthroughResult = Record<string, unknown>;
+
+const received = (value: unknown) =>
+  value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+
+/**
+ * Results are passed on untouched: unknown fields must survive, so no spec schema strips them. A
+ * Standard Schema that only checks for an object (zod's `looseObject({})` said the same, in zod's
+ * words, but copied every result on the hot path).
+ */
+export const PassthroughResultSchema: StandardSchemaV1<PassthroughResult> = {
+  '~standard': {
+    version: 1,
+    vendor: 'mcp-bridge',
+    validate: (value) =>
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? { value: value as PassthroughResult }
+        : { issues: [{ message: `Invalid input: expected object, received ${received(value)}` }] },
+  },
+};
