@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { CallClock } from './call-clock.js';
 import type { CallRouter } from './call-router.js';
 import type { LiveConnection } from './connection.js';
+import { DirectRequests } from './direct-requests.js';
 import type { Ended, Generation } from './generation.js';
 import { mcpParamHeaders } from './param-headers.js';
 import { isTransient, type UpstreamSnapshot } from './state.js';
@@ -120,8 +121,14 @@ export class CallPath {
     };
     const untrack = host.router.track(tracked);
     try {
-      if (!modern)
-        return await client.request(legacyRequest(request, options), PassthroughResultSchema, sdkOptions);
+      if (!modern) {
+        const legacy = legacyRequest(request, options);
+        // The hot path of a stdio child: straight onto its transport (see direct-requests.ts).
+        if (host.options.config.kind === 'stdio') {
+          return await DirectRequests.of(transport).request(legacy.method, legacy.params, sdkOptions);
+        }
+        return await client.request(legacy, PassthroughResultSchema, sdkOptions);
+      }
       // A 2026-07-28 upstream asks with input_required results. A 2026-07-28 caller gets them as
       // they are; for a 2025 caller the bridge asks that caller (and only it) and sends the call again.
       let params = modernRequest(request, options).params;
