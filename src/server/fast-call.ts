@@ -6,18 +6,18 @@ import {
   SdkErrorCode,
   type ServerContext,
 } from '@modelcontextprotocol/server';
+import { AnswerStream } from './answer-stream.js';
 
 type Id = string | number;
 type Json = Record<string, unknown>;
 
 /** What the SDK's 2025 server answers by default for a server→client request (DEFAULT_REQUEST_TIMEOUT_MSEC). */
 const SERVER_REQUEST_TIMEOUT_MS = 60_000;
-/** A call still running after this long switches to an event stream, so clients see headers early. */
-const JSON_WINDOW_MS = 1000;
-/** The SDK's keepalive comment on a POST's event stream (DEFAULT_SSE_KEEP_ALIVE_MS). */
-const KEEPALIVE_MS = 15_000;
 /** Keys of `_meta` that belong to the 2026-07-28 envelope: such a request takes the SDK path. */
 const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
+
+/** The reason a call is cancelled with when its client goes away (the upstream is told it as text). */
+const CLIENT_GONE = new Error('the client closed the request');
 
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -118,9 +118,17 @@ export class FastCalls {
     const controller = new AbortController();
     const stream = new AnswerStream(res, this.sessionId);
     this.running.set(call.id, { controller, stream });
-    res.once('close', () => {
+    let settled = false;
+    const settle = () => {
+      settled = true;
       if (this.running.get(call.id)?.controller === controller) this.running.delete(call.id);
-      controller.abort(new Error('the client closed the request'));
+    };
+    res.once('close', () => {
+      // Only a call still running is cancelled: aborting every finished one cost an Error per call.
+      if (!settled) {
+        settle();
+        controller.abort(CLIENT_GONE);
+      }
       stream.stop();
     });
     const { signal } = controller;
@@ -144,11 +152,13 @@ export class FastCalls {
     } as unknown as ServerContext;
     this.run(call.params, ctx).then(
       (result) => {
+        settle();
         // A cancelled request gets no answer: its response just ends (the SDK's rule).
         if (signal.aborted) stream.end();
         else stream.finish({ jsonrpc: '2.0', id: call.id, result: normalized(result as Json) });
       },
       (error: unknown) => {
+        settle();
         if (signal.aborted) stream.end();
         else stream.finish({ jsonrpc: '2.0', id: call.id, error: errorBody(error) });
       },
@@ -223,76 +233,5 @@ export class FastCalls {
         ...(request.params ? { params: request.params } : {}),
       });
     });
-  }
-}
-
-/**
- * The answer to one POST: a JSON body if the result is all there is, else the SDK transport's event
- * stream (same headers, `event: message` frames, keepalive comments).
- */
-class AnswerStream {
-  private streaming = false;
-  private done = false;
-  private readonly window: NodeJS.Timeout;
-  private keepalive: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly sessionId: string,
-  ) {
-    this.window = setTimeout(() => this.open(), JSON_WINDOW_MS);
-    this.window.unref();
-  }
-
-  event(message: Json): void {
-    if (this.done) return;
-    this.open();
-    this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
-  }
-
-  finish(message: Json): void {
-    if (this.done) return;
-    if (this.streaming) {
-      this.event(message);
-      this.end();
-      return;
-    }
-    this.stop();
-    const body = JSON.stringify(message);
-    this.res.writeHead(200, {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(body),
-      'mcp-session-id': this.sessionId,
-    });
-    this.res.end(body);
-  }
-
-  end(): void {
-    if (this.done) return;
-    this.open();
-    this.stop();
-    this.res.end();
-  }
-
-  stop(): void {
-    this.done = true;
-    clearTimeout(this.window);
-    clearInterval(this.keepalive);
-  }
-
-  private open(): void {
-    if (this.streaming || this.done) return;
-    this.streaming = true;
-    clearTimeout(this.window);
-    this.res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-      'mcp-session-id': this.sessionId,
-    });
-    this.res.flushHeaders();
-    this.keepalive = setInterval(() => this.res.write(': keepalive\n\n'), KEEPALIVE_MS);
-    this.keepalive.unref();
   }
 }
