@@ -12,6 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
+// The SDK client's transport adds an abort listener per fetch to one long-lived signal (undici
+// drops them only when the Request is collected); thousands of calls trip Node's leak warning.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name !== 'MaxListenersExceededWarning') console.warn(warning);
+});
+
 const quick = process.argv.includes('--quick');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'mcp-bridge.js');
@@ -68,6 +75,8 @@ async function directHttpClient() {
   const client = await bridgeClient(url);
   return {
     client,
+    url,
+    pid: child.pid,
     async close() {
       await client.close();
       child.kill();
@@ -308,20 +317,55 @@ async function main() {
     report('small tools/call p99', ms(pct(d, 99)), ms(pct(b, 99)), `added ${ms(pct(b, 99) - pct(d, 99))}`);
 
     // 1b. The same against the fixture served over HTTP directly: how much is the HTTP hop itself.
+    //     CPU per call of each server process (the daemon without its child, the fixture).
     const viaHttp = await directHttpClient();
     const h = [];
     const b2 = [];
     for (let i = 0; i < 100; i++) await viaHttp.client.callTool({ name: 'echo', arguments: { text: 'w' } });
+    const smallCpu = { daemon: daemonCpuMs(daemon.pid), fixture: daemonCpuMs(viaHttp.pid) };
     for (let i = 0; i < N_SMALL; i++) {
       h.push(await timed(() => viaHttp.client.callTool({ name: 'echo', arguments: { text: 'hi' } })));
       b2.push(await timed(() => bridge.callTool({ name: 'fake__echo', arguments: { text: 'hi' } })));
     }
+    const daemonSmall = (daemonCpuMs(daemon.pid) - smallCpu.daemon) / N_SMALL;
+    const fixtureSmall = (daemonCpuMs(viaHttp.pid) - smallCpu.fixture) / N_SMALL;
     report(
       'small tools/call p50 vs direct HTTP',
       ms(median(h)),
       ms(median(b2)),
-      `added ${ms(median(b2) - median(h))} (the bridge hop alone: HTTP in, stdio out)`,
+      `ratio ${(median(b2) / median(h)).toFixed(2)} (the bridge hop alone: HTTP in, stdio out; target <= 1.00)`,
     );
+    report(
+      'server CPU per small call vs direct HTTP',
+      ms(fixtureSmall),
+      ms(daemonSmall),
+      `ratio ${(daemonSmall / fixtureSmall).toFixed(2)} (daemon without its child vs the fixture's HTTP server; target <= 0.5 ms)`,
+    );
+
+    // 1d. 1 MiB results against the direct HTTP fixture: latency and server CPU per call.
+    const hBig = [];
+    const bBig2 = [];
+    const bigCpu = { daemon: daemonCpuMs(daemon.pid), fixture: daemonCpuMs(viaHttp.pid) };
+    for (let i = 0; i < N_BIG; i++) {
+      hBig.push(
+        await timed(() => viaHttp.client.callTool({ name: 'big', arguments: { bytes: 1024 * 1024 } })),
+      );
+      bBig2.push(
+        await timed(() => bridge.callTool({ name: 'fake__big', arguments: { bytes: 1024 * 1024 } })),
+      );
+    }
+    const daemonBig = (daemonCpuMs(daemon.pid) - bigCpu.daemon) / N_BIG;
+    const fixtureBig = (daemonCpuMs(viaHttp.pid) - bigCpu.fixture) / N_BIG;
+    report(
+      '1 MiB result: server CPU vs direct HTTP',
+      ms(fixtureBig),
+      ms(daemonBig),
+      `ratio ${(daemonBig / fixtureBig).toFixed(2)} (target <= 1.5); p50 ${ms(median(hBig))} vs ${ms(median(bBig2))}`,
+    );
+    const huge = await bridge.callTool({ name: 'fake__big', arguments: { bytes: 12_000_000 } });
+    if (huge.content?.[0]?.text?.length !== 12_000_000)
+      throw new Error('the 12 MB result did not arrive whole');
+    report('12 MB result through the bridge', '', 'ok', '');
 
     // 1c. A remote upstream: direct HTTP to a fixture vs the bridge in front of another one.
     const h2 = [];
@@ -331,7 +375,6 @@ async function main() {
       h2.push(await timed(() => viaHttp.client.callTool({ name: 'echo', arguments: { text: 'hi' } })));
       r.push(await timed(() => bridge.callTool({ name: 'remote__echo', arguments: { text: 'hi' } })));
     }
-    await viaHttp.close();
     report(
       'remote HTTP upstream tools/call p50',
       ms(median(h2)),
@@ -369,6 +412,16 @@ async function main() {
     ).reduce((a, c) => a + c, 0);
     const daemonCpuPerCall = (daemonCpuMs(daemon.pid) - cpuBefore) / bridgeCount;
     clearInterval(sampler);
+    // The fixture serves one HTTP session: 8 calls in flight on one client, on both sides.
+    const eightInFlight = async (fn) =>
+      (await Promise.all(Array.from({ length: 8 }, () => loop(fn)))).reduce((a, c) => a + c, 0);
+    const httpCount = await eightInFlight(() =>
+      viaHttp.client.callTool({ name: 'echo', arguments: { text: 'x' } }),
+    );
+    const oneClientCount = await eightInFlight(() =>
+      bridge.callTool({ name: 'fake__echo', arguments: { text: 'x' } }),
+    );
+    await viaHttp.close();
     const dRate = directCount / (THROUGHPUT_MS / 1000);
     const bRate = bridgeCount / (THROUGHPUT_MS / 1000);
     report(
@@ -376,6 +429,14 @@ async function main() {
       `${dRate.toFixed(0)} calls/s`,
       `${bRate.toFixed(0)} calls/s`,
       `ratio ${(bRate / dRate).toFixed(2)}; daemon CPU ${daemonCpuPerCall.toFixed(2)} ms/call`,
+    );
+    const hRate = httpCount / (THROUGHPUT_MS / 1000);
+    const oRate = oneClientCount / (THROUGHPUT_MS / 1000);
+    report(
+      'throughput, 8 in flight vs direct HTTP',
+      `${hRate.toFixed(0)} calls/s`,
+      `${oRate.toFixed(0)} calls/s`,
+      `ratio ${(oRate / hRate).toFixed(2)} (one client each; target >= 1.00)`,
     );
     await Promise.all(sessions.map((s) => s.close()));
 
@@ -506,12 +567,15 @@ async function main() {
   }
 
   // 5. Cold start to the first answered tools/list, from cache, with the upstream hanging.
+  let oneUpstreamRss = 0;
   const coldBridge = [];
   const coldDirect = [];
   const coldDir = tempDir();
   try {
     const warm = await startDaemon(coldDir, { fake: { command: process.execPath, args: [FAKE] } });
     await waitReady(warm.url, ['fake']);
+    await new Promise((r) => setTimeout(r, 1000));
+    oneUpstreamRss = rssMiB(warm.pid);
     await warm.stop();
     for (let i = 0; i < COLD_RUNS; i++) {
       coldDirect.push(
@@ -541,6 +605,7 @@ async function main() {
     ms(median(coldBridge)),
     '(bridge: process start to answer from cache, upstream hanging; direct: spawn+handshake+list; target < 500 ms)',
   );
+  report('daemon RSS idle, one upstream', '', `${oneUpstreamRss.toFixed(1)} MiB`, '(target <= 70 MB)');
 }
 
 await main();
