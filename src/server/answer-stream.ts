@@ -39,10 +39,11 @@ export class AnswerStream {
       return;
     }
     this.stop();
-    const body = JSON.stringify(message);
+    // Encoded once: its length and the bytes written come from the same pass.
+    const body = Buffer.from(JSON.stringify(message));
     this.res.writeHead(200, {
       'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(body),
+      'Content-Length': body.length,
       'mcp-session-id': this.sessionId,
     });
     this.res.end(body);
