@@ -7,6 +7,7 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { AnswerStream } from './answer-stream.js';
+import { servedToolResult } from './tool-result.js';
 
 type Id = string | number;
 type Json = Record<string, unknown>;
@@ -21,7 +22,8 @@ const CLIENT_GONE = new Error('the client closed the request');
 
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isId = (value: unknown): value is Id => typeof value === 'string' || typeof value === 'number';
+const isId = (value: unknown): value is Id => typeof value === 'string' || Number.isSafeInteger(value);
+const MESSAGE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
 
 /**
  * A `tools/call` this path serves exactly as the SDK server would: one request (no batch) whose
@@ -30,6 +32,8 @@ const isId = (value: unknown): value is Id => typeof value === 'string' || typeo
  */
 export function fastToolCall(message: unknown): { id: Id; params: Json } | undefined {
   if (!isObject(message) || message.jsonrpc !== '2.0' || message.method !== 'tools/call') return undefined;
+  // The SDK's JSONRPCMessageSchema is strict: no other keys, integer ids.
+  for (const key in message) if (!MESSAGE_KEYS.has(key)) return undefined;
   const { id, params } = message;
   if (!isId(id) || !isObject(params) || typeof params.name !== 'string') return undefined;
   if (params.arguments !== undefined && !isObject(params.arguments)) return undefined;
@@ -42,16 +46,13 @@ export function fastToolCall(message: unknown): { id: Id; params: Json } | undef
   return { id, params };
 }
 
-/** The SDK server's own tweak of a contentless result (normalizeContentlessToolResult). */
-function normalized(result: Json): Json {
-  if (
-    result.content !== undefined ||
-    'task' in result ||
-    'inputRequests' in result ||
-    'requestState' in result
-  )
-    return result;
-  return { ...result, content: [] };
+/** The response to a call whose handler returned `result`, as the SDK server would send it. */
+function answerTo(id: Id, result: Json): Json {
+  try {
+    return { jsonrpc: '2.0', id, result: servedToolResult(result) };
+  } catch (error) {
+    return { jsonrpc: '2.0', id, error: errorBody(error) };
+  }
 }
 
 /** The error body the SDK server sends for a handler's throw (its 2025 codec maps ResourceNotFound to InvalidParams). */
@@ -85,11 +86,29 @@ export class FastCalls {
   private readonly running = new Map<Id, { controller: AbortController; stream: AnswerStream }>();
   private readonly asked = new Map<string, Pending>();
   private nextAsk = 0;
+  private ended = false;
 
   constructor(
     private readonly sessionId: string,
     private readonly run: RunCall,
   ) {}
+
+  /** Ended with its session: a body read after that must not start a call. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * A POST body that took the SDK path (a batch, a chunked or compressed body…) less the answers
+   * and cancellations this class owns, which the SDK server would drop; undefined when nothing is
+   * left for it.
+   */
+  withoutOwned(body: unknown): unknown {
+    if (!Array.isArray(body)) return this.take(body) ? undefined : body;
+    const rest = body.filter((message) => !this.take(message));
+    if (rest.length === body.length) return body;
+    return rest.length > 0 ? rest : undefined;
+  }
 
   /** Whether `message` is an answer or a cancellation this class owns; settles it if so. */
   take(message: unknown): boolean {
@@ -155,7 +174,7 @@ export class FastCalls {
         settle();
         // A cancelled request gets no answer: its response just ends (the SDK's rule).
         if (signal.aborted) stream.end();
-        else stream.finish({ jsonrpc: '2.0', id: call.id, result: normalized(result as Json) });
+        else stream.finish(answerTo(call.id, result as Json));
       },
       (error: unknown) => {
         settle();
@@ -167,6 +186,7 @@ export class FastCalls {
 
   /** The session ended: every call is cancelled and its response closed. */
   close(): void {
+    this.ended = true;
     for (const { controller, stream } of this.running.values()) {
       controller.abort(new Error('the session ended'));
       stream.end();

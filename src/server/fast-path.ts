@@ -61,7 +61,13 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
       app(req, res);
       return;
     }
-    options.bodies.reserve(req as Request, res as Response, () => readBody(req, res, length, session, app));
+    // The session is looked up again once the body is in: it may have ended meanwhile (DELETE, a
+    // token rotation), and then express answers 404 as it would have.
+    const still = () => {
+      const now = options.session(sessionId as string);
+      return now?.calls === session.calls && !now.calls.closed ? now : undefined;
+    };
+    options.bodies.reserve(req as Request, res as Response, () => readBody(req, res, length, still, app));
   };
 }
 
@@ -69,7 +75,7 @@ function readBody(
   req: IncomingMessage,
   res: ServerResponse,
   length: number,
-  session: { calls: FastCalls; begin(res: ServerResponse): void },
+  session: () => { calls: FastCalls; begin(res: ServerResponse): void } | undefined,
   app: RequestListener,
 ): void {
   const chunks: Buffer[] = [];
@@ -96,13 +102,14 @@ function readBody(
       return;
     }
     const tooDeep = nestedDeeperThan(message, MAX_JSON_DEPTH);
-    const call = tooDeep ? undefined : fastToolCall(message);
-    if (call) {
-      session.begin(res);
-      session.calls.serve(call, res);
+    const live = tooDeep ? undefined : session();
+    const call = live ? fastToolCall(message) : undefined;
+    if (live && call) {
+      live.begin(res);
+      live.calls.serve(call, res);
       return;
     }
-    if (!tooDeep && session.calls.take(message)) {
+    if (live?.calls.take(message)) {
       res.writeHead(202).end();
       return;
     }

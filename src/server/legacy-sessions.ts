@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import type { ServerResponse } from 'node:http';
+import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import type { Request, Response } from 'express';
 import type { Catalog } from '../catalog/catalog.js';
@@ -107,7 +107,17 @@ export class LegacySessions {
       session.open--;
       session.lastActive = Date.now();
     });
-    if (req.method === 'POST') session.calls.track(req.body, res);
+    if (req.method === 'POST') {
+      // Answers to the hot path's requests to the client, and cancellations of its calls, may come
+      // this way too (in a batch, chunked, compressed): the SDK server would drop them.
+      const rest = session.fast.withoutOwned(req.body);
+      if (rest === undefined) {
+        res.writeHead(202).end();
+        return true;
+      }
+      req.body = rest;
+      session.calls.track(req.body, res);
+    }
     await session.transport.handleRequest(req, res, req.body);
     if (req.method === 'POST') session.calls.endCancelled(req.body, session.transport);
     return true;

@@ -124,9 +124,9 @@ export class CallPath {
       if (!modern) {
         const legacy = legacyRequest(request, options);
         // The hot path of a stdio child: straight onto its transport (see direct-requests.ts).
-        if (host.options.config.kind === 'stdio') {
-          return await DirectRequests.of(transport).request(legacy.method, legacy.params, sdkOptions);
-        }
+        const direct =
+          host.options.config.kind === 'stdio' ? DirectRequests.of(transport, client) : undefined;
+        if (direct) return await direct.request(legacy.method, legacy.params, sdkOptions);
         return await client.request(legacy, PassthroughResultSchema, sdkOptions);
       }
       // A 2026-07-28 upstream asks with input_required results. A 2026-07-28 caller gets them as

@@ -26,31 +26,43 @@ const abortError = (reason: unknown) =>
 
 const installed = new WeakMap<Transport, DirectRequests>();
 
+/** The SDK Protocol's next request id (a plain field in SDK v2). */
+interface IdCounter {
+  _requestMessageId: number;
+}
+
 /**
  * The calls of a 2025-era stdio upstream, sent on the transport the SDK Client is connected to but
  * without the Client's request machinery (its per-message zod checks were most of the Client's
- * cost on the hot path). It does for them what `Client.request` does: ids of its own (strings, so
- * they never meet the Client's numbers), a progress token when progress is wanted, the result
+ * cost on the hot path). It does for them what `Client.request` does: the next id of the Client's
+ * own counter (so the upstream sees the ids it always saw), that id as the progress token when
+ * progress is wanted, the result
  * checked to be an object (the 2025 codec's `resultType` stripped), JSON-RPC errors as
  * `ProtocolError`, `notifications/cancelled` and the abort reason on abort, `Connection closed`
  * when the transport closes. Everything else the upstream sends still goes to the Client.
  */
 export class DirectRequests {
-  private readonly pending = new Map<string, Pending>();
-  private next = 0;
+  private readonly pending = new Map<number, Pending>();
   private closed = false;
 
-  /** The transport's instance, installed in front of the Client's handlers on first use. */
-  static of(transport: Transport): DirectRequests {
+  /**
+   * The transport's instance, installed in front of the Client's handlers on first use; undefined
+   * if the Client's id counter is not where this SDK version keeps it (then the Client sends).
+   */
+  static of(transport: Transport, client: object): DirectRequests | undefined {
     let direct = installed.get(transport);
     if (!direct) {
-      direct = new DirectRequests(transport);
+      if (typeof (client as IdCounter)._requestMessageId !== 'number') return undefined;
+      direct = new DirectRequests(transport, client as IdCounter);
       installed.set(transport, direct);
     }
     return direct;
   }
 
-  private constructor(private readonly transport: Transport) {
+  private constructor(
+    private readonly transport: Transport,
+    private readonly ids: IdCounter,
+  ) {
     const { onmessage, onclose } = transport;
     transport.onmessage = (message, extra) => {
       if (!this.take(message)) onmessage?.call(transport, message, extra);
@@ -69,7 +81,8 @@ export class DirectRequests {
     const { signal, onprogress } = options;
     if (this.closed) return Promise.reject(new SdkError(SdkErrorCode.NotConnected, 'Not connected'));
     if (signal.aborted) return Promise.reject(abortError(signal.reason));
-    const id = `mcp-bridge-${this.next++}`;
+    // The Client's own counter: ids stay the integers it would have sent (some servers take no others).
+    const id = this.ids._requestMessageId++;
     const sent = onprogress
       ? { ...params, _meta: { ...(params?._meta as Json | undefined), progressToken: id } }
       : params;
@@ -110,8 +123,9 @@ export class DirectRequests {
   /** Settles a response or routes a progress notification that belongs to a request of ours. */
   private take(message: JSONRPCMessage): boolean {
     const { id, method, params } = message as { id?: unknown; method?: unknown; params?: Json };
-    if (typeof id === 'string' && method === undefined) {
-      const pending = this.pending.get(id);
+    // Matched the way the SDK's _onresponse and _onprogress do: by Number(id).
+    if ((typeof id === 'number' || typeof id === 'string') && method === undefined) {
+      const pending = this.pending.get(Number(id));
       if (!pending) return false;
       const { result, error } = message as { result?: unknown; error?: unknown };
       if (isObject(error)) {
@@ -129,8 +143,8 @@ export class DirectRequests {
       }
       return true;
     }
-    if (method === 'notifications/progress' && typeof params?.progressToken === 'string') {
-      const pending = this.pending.get(params.progressToken);
+    if (method === 'notifications/progress' && params?.progressToken !== undefined) {
+      const pending = this.pending.get(Number(params.progressToken));
       if (!pending?.onprogress) return false;
       const { progressToken: _, ...progress } = params;
       pending.onprogress(progress as Progress);
