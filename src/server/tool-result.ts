@@ -5,18 +5,21 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const RESULT_KEYS = new Set(['content', 'isError', 'structuredContent']);
+const RESULT_KEYS = new Set(['content', 'isError', 'structuredContent', '_meta']);
+const TEXT_KEYS = new Set(['type', 'text', '_meta']);
 
 /** Plain text content and nothing else: certainly a valid CallToolResult, checked without zod. */
 function plainTextResult(result: Json): boolean {
   for (const key in result) if (!RESULT_KEYS.has(key)) return false;
-  const { content, isError, structuredContent } = result;
+  const { content, isError, structuredContent, _meta } = result;
   if (!Array.isArray(content)) return false;
   if (isError !== undefined && typeof isError !== 'boolean') return false;
   if (structuredContent !== undefined && !isObject(structuredContent)) return false;
+  if (_meta !== undefined && !isObject(_meta)) return false;
   for (const item of content) {
     if (!isObject(item) || item.type !== 'text' || typeof item.text !== 'string') return false;
-    for (const key in item) if (key !== 'type' && key !== 'text') return false;
+    for (const key in item) if (!TEXT_KEYS.has(key)) return false;
+    if (item._meta !== undefined && !isObject(item._meta)) return false;
   }
   return true;
 }
