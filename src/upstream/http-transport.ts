@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   type AuthProvider,
   type FetchLike,
@@ -126,12 +127,13 @@ export class HttpUpstreamTransport implements Transport {
     const { config, auth } = this.options;
     const url = new URL(config.url);
     const headers = { ...config.headers };
+    const fetch = quietFetch(auth?.fetch);
     const transport =
       mode === 'sse'
-        ? new SSEClientTransport(url, { authProvider: auth, fetch: auth?.fetch, requestInit: { headers } })
+        ? new SSEClientTransport(url, { authProvider: auth, fetch, requestInit: { headers } })
         : new StreamableHTTPClientTransport(url, {
             authProvider: auth,
-            fetch: auth?.fetch,
+            fetch,
             requestInit: { headers },
             // A dropped standalone event stream is reopened; calls time out on their own.
             reconnectionOptions: {
@@ -152,6 +154,20 @@ export class HttpUpstreamTransport implements Transport {
     };
     return transport;
   }
+}
+
+/**
+ * The SDK transports hand every fetch the same long-lived signal, and undici adds an abort
+ * listener to it per request that goes only when the Request is garbage-collected: past 1,500
+ * between two collections, Node printed a MaxListenersExceededWarning for every further call.
+ * The listeners are not a leak (collection removes them); the warning was noise in the service log.
+ */
+function quietFetch(inner: FetchLike | undefined): FetchLike {
+  const send = inner ?? ((url, init) => fetch(url, init));
+  return (url, init) => {
+    if (init?.signal) setMaxListeners(0, init.signal);
+    return send(url, init);
+  };
 }
 
 function isUnauthorized(error: unknown): boolean {
