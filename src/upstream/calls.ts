@@ -153,8 +153,7 @@ export class CallPath {
       }
     } catch (error) {
       // Cut off by the close of a connection that lost its grant: that is the error to report.
-      const ended = generation.ended;
-      if (ended?.kind === 'auth') throw ended.error;
+      if (generation.authError) throw generation.authError;
       const auth = findBridgeError(error, 'NEEDS_AUTH') ?? authError(host.name, error);
       if (isBridgeError(auth, 'NEEDS_AUTH')) host.requireAuth(auth);
       if (auth) throw auth;

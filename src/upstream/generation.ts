@@ -34,6 +34,7 @@ const RANK: Readonly<Record<EndReason['kind'], number>> = {
  */
 export class Generation {
   private reason: Ended | undefined;
+  private lostGrant: BridgeError | undefined;
   private readonly controller = new AbortController();
   private readonly cleanups = new Set<() => void>();
 
@@ -41,6 +42,14 @@ export class Generation {
 
   get ended(): Ended | undefined {
     return this.reason;
+  }
+
+  /**
+   * The error of a lost grant that ended this generation, even if a stop came after it and now
+   * ranks first: calls it cut off report the login they need, not "closed".
+   */
+  get authError(): BridgeError | undefined {
+    return this.lostGrant;
   }
 
   get live(): boolean {
@@ -55,6 +64,7 @@ export class Generation {
   /** Ends this generation (or gives a higher-ranked reason to an ended one); false if nothing changed. */
   end(reason: EndReason): boolean {
     const previous = this.reason;
+    if (reason.kind === 'auth' && previous?.kind !== 'stopped') this.lostGrant ??= reason.error;
     if (previous && RANK[previous.kind] >= RANK[reason.kind]) return false;
     this.reason = { ...reason, generation: this.id };
     if (previous) return true;
