@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveConfigFile } from '../config/paths.js';
 import { type StdioServer, UpstreamNameSchema } from '../config/schema.js';
 import { BridgeError, errorMessage } from '../errors.js';
+import { isJsonObject as isObject } from '../json-object.js';
 import { jsonSyntaxProblem } from '../store/json-file.js';
 import { writeFileAtomic } from '../store/write-file-atomic.js';
 import { parseCommandArgs } from './args.js';
@@ -170,10 +171,6 @@ function objectAt(json: Json, key: string, file: string): Json {
   if (!isObject(value))
     throw new BridgeError('CONFIG_INVALID', `"${key}" in ${file} is not an object; nothing was changed`);
   return { ...value };
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function timestamp(): string {

@@ -6,6 +6,7 @@ import {
   SdkErrorCode,
   type ServerContext,
 } from '@modelcontextprotocol/server';
+import { isJsonObject as isObject } from '../json-object.js';
 import { AnswerStream } from './answer-stream.js';
 import { servedToolResult } from './tool-result.js';
 
@@ -20,8 +21,6 @@ const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
 /** The reason a call is cancelled with when its client goes away (the upstream is told it as text). */
 const CLIENT_GONE = new Error('the client closed the request');
 
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isId = (value: unknown): value is Id => typeof value === 'string' || Number.isSafeInteger(value);
 const MESSAGE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
 

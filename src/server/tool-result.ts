@@ -1,9 +1,7 @@
 import { ProtocolError, ProtocolErrorCode, specTypeSchemas } from '@modelcontextprotocol/server';
+import { isJsonObject as isObject } from '../json-object.js';
 
 type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const RESULT_KEYS = new Set(['content', 'isError', 'structuredContent', '_meta']);
 const TEXT_KEYS = new Set(['type', 'text', '_meta']);

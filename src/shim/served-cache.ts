@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isJsonObject as isObject } from '../json-object.js';
 import type { Message } from './http-read.js';
 
 /**
@@ -18,8 +19,6 @@ export interface ServedSurface {
   readonly resourceTemplates: readonly Record<string, unknown>[];
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 const objects = (value: unknown): value is Record<string, unknown>[] =>
   Array.isArray(value) && value.every(isObject);
 

@@ -6,6 +6,7 @@ import {
   SdkErrorCode,
   type Transport,
 } from '@modelcontextprotocol/client';
+import { isJsonObject as isObject } from '../json-object.js';
 import type { PassthroughResult } from './upstream-types.js';
 
 type Json = Record<string, unknown>;
@@ -16,9 +17,6 @@ interface Pending {
   reject(error: unknown): void;
   readonly onprogress: ((progress: Progress) => void) | undefined;
 }
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** What the SDK rejects an aborted request with: the abort reason if it is the SDK's, else a timeout. */
 const abortError = (reason: unknown) =>

@@ -1,6 +1,7 @@
 import type { StandardSchemaV1, Tool, Transport } from '@modelcontextprotocol/client';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { BridgeError } from '../errors.js';
+import { isJsonObject } from '../json-object.js';
 import type { Logger } from '../log.js';
 
 /** A transport the upstream owns, with the child's pid when there is one. */
@@ -112,8 +113,8 @@ export const PassthroughResultSchema: StandardSchemaV1<PassthroughResult> = {
     version: 1,
     vendor: 'mcp-bridge',
     validate: (value) =>
-      typeof value === 'object' && value !== null && !Array.isArray(value)
-        ? { value: value as PassthroughResult }
+      isJsonObject(value)
+        ? { value }
         : { issues: [{ message: `Invalid input: expected object, received ${received(value)}` }] },
   },
 };
