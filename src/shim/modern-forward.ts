@@ -1,7 +1,7 @@
-import { ERROR_CODES } from '../errors.js';
+import { ERROR_CODES, errorMessage } from '../errors.js';
 import { fetchOrThrow, type Id, type Message, NotDelivered, readMessages } from './http-read.js';
 import { modernHeaders, ParamHeaders } from './modern.js';
-import { droppedRepeatedly, restartedDuring, why } from './wire-errors.js';
+import { droppedRepeatedly, restartedDuring } from './wire-errors.js';
 
 /** What a 2026-07-28 message needs of the shim around it. */
 export interface ModernDeps {
@@ -130,7 +130,7 @@ export class ModernForwarder {
       await response.body?.cancel().catch(() => {});
     } catch (error) {
       this.deps.connectionLost();
-      this.deps.log(`could not deliver ${message.method} to the daemon: ${why(error)}`);
+      this.deps.log(`could not deliver ${message.method} to the daemon: ${errorMessage(error)}`);
     }
   }
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../errors.js';
 import type { DaemonProof, ShimAccess } from './daemon-proof.js';
 import { fetchOrThrow, type Id, type Message, NotDelivered, readMessages } from './http-read.js';
 import { changedLists, type ServedSurface } from './served-cache.js';
-import { why } from './wire-errors.js';
 
 export interface SessionOptions {
   readonly url: string;
@@ -109,7 +109,7 @@ export class ShimSession {
           } else this.write({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
           return;
         } catch (error) {
-          if (Date.now() > deadline) throw new Error(why(error));
+          if (Date.now() > deadline) throw new Error(errorMessage(error));
           if (!started && this.options.startDaemon) {
             started = true;
             await this.options.startDaemon().catch(() => {});

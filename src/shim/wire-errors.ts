@@ -1,14 +1,10 @@
-import { jsonRpcErrorOf } from '../errors.js';
+import { errorMessage, jsonRpcErrorOf } from '../errors.js';
 import type { Id, Message } from './http-read.js';
 
 /**
  * Every error the shim itself writes to its client, with its code from the registry (so it carries
  * `data.code` like the daemon's own errors). The texts are shared by both revisions' forwarders.
  */
-
-export function why(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** A stdin line that is not JSON has no id to answer to: JSON-RPC says `null`. */
 export function lineNotJson(): Message {
@@ -43,7 +39,7 @@ export function droppedRepeatedly(
     id,
     error: jsonRpcErrorOf(
       'DAEMON_RESTARTED',
-      `mcp-bridge dropped ${method} ${attempts} times in a row (${why(error)}); see the daemon's log`,
+      `mcp-bridge dropped ${method} ${attempts} times in a row (${errorMessage(error)}); see the daemon's log`,
     ),
   };
 }
@@ -58,7 +54,7 @@ export function unreachable(id: Id, url: string, triedToStart: boolean, error: u
     id,
     error: jsonRpcErrorOf(
       'DAEMON_UNREACHABLE',
-      `the mcp-bridge daemon is not reachable at ${url} (${why(error)}); ${start}. Run \`mcp-bridge doctor\` to see what stops it`,
+      `the mcp-bridge daemon is not reachable at ${url} (${errorMessage(error)}); ${start}. Run \`mcp-bridge doctor\` to see what stops it`,
     ),
   };
 }
