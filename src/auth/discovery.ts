@@ -100,6 +100,25 @@ function canonicalResource(url: URL): string {
   return u.href;
 }
 
+/** A metadata document's response, or the HTTP status it answered with instead (its body dropped). */
+async function fetchMetadata(url: string, what: string): Promise<Response | number> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { accept: 'application/json' }, ...requestOptions(url) });
+  } catch (error) {
+    throw new BridgeError(
+      'OAUTH_DISCOVERY_FAILED',
+      `cannot fetch the ${what} ${url}: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (response.ok) return response;
+  await response.body?.cancel().catch(() => {});
+  return response.status;
+}
+
 interface ResourceMetadata {
   readonly resource: string;
   readonly authorizationServer: string;
@@ -115,22 +134,12 @@ async function fetchResourceMetadata(server: URL, fromChallenge: string | undefi
         `${server.origin}/.well-known/oauth-protected-resource`,
       ];
   for (const url of candidates) {
-    let response: Response;
-    try {
-      response = await fetch(url, { headers: { accept: 'application/json' }, ...requestOptions(url) });
-    } catch (error) {
-      throw new BridgeError(
-        'OAUTH_DISCOVERY_FAILED',
-        `cannot fetch the protected resource metadata ${url}: ${errorMessage(error)}`,
-        { cause: error },
-      );
-    }
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => {});
+    const response = await fetchMetadata(url, 'protected resource metadata');
+    if (typeof response === 'number') {
       if (fromChallenge) {
         throw new BridgeError(
           'OAUTH_DISCOVERY_FAILED',
-          `the server's 401 points to protected resource metadata at ${url}, which answered HTTP ${response.status}`,
+          `the server's 401 points to protected resource metadata at ${url}, which answered HTTP ${response}`,
         );
       }
       continue;
@@ -198,22 +207,9 @@ async function fetchAuthServerMetadata(
       ];
   const tried: string[] = [];
   for (const candidate of candidates) {
-    let response: Response;
-    try {
-      response = await fetch(candidate, {
-        headers: { accept: 'application/json' },
-        ...requestOptions(candidate),
-      });
-    } catch (error) {
-      throw new BridgeError(
-        'OAUTH_DISCOVERY_FAILED',
-        `cannot fetch the authorization server metadata ${candidate}: ${errorMessage(error)}`,
-        { cause: error },
-      );
-    }
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => {});
-      tried.push(`${candidate} (HTTP ${response.status})`);
+    const response = await fetchMetadata(candidate, 'authorization server metadata');
+    if (typeof response === 'number') {
+      tried.push(`${candidate} (HTTP ${response})`);
       continue;
     }
     try {
