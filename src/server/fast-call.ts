@@ -113,11 +113,11 @@ export class FastCalls {
   take(message: unknown): boolean {
     if (!isObject(message) || message.jsonrpc !== '2.0') return false;
     if (message.method === undefined && typeof message.id === 'string' && this.asked.has(message.id)) {
+      // Settling removes it from `asked`; errors are made as the SDK's server makes them.
       const pending = this.asked.get(message.id) as Pending;
-      this.asked.delete(message.id);
       if (isObject(message.error)) {
         const { code, message: text, data } = message.error;
-        pending.reject(new ProtocolError(Number(code), String(text), data));
+        pending.reject(ProtocolError.fromError(Number(code), String(text), data));
       } else if (isObject(message.result)) pending.resolve(message.result);
       else pending.reject(new SdkError(SdkErrorCode.InvalidResult, 'Invalid result: not an object'));
       return true;
