@@ -1,4 +1,3 @@
-import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AccessToken } from './access/access-token.js';
 import { LoginFlows, loginTarget } from './auth/login.js';
@@ -8,10 +7,14 @@ import { Catalog } from './catalog/catalog.js';
 import { ServedCacheWriter } from './catalog/served-cache.js';
 import { ConfigReloader, type ReloadOutcome } from './config/reloader.js';
 import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from './config/schema.js';
-import { BridgeError, errorMessage } from './errors.js';
+import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
+import { connectorApi } from './public/connector-api.js';
+import { ownerPassword } from './public/owner-password.js';
+import { type PublicListener, startPublicListener } from './public/public-listener.js';
 import { createHttpApp } from './server/http.js';
 import { createLimitedServer, httpLimits, markSocketAuthenticated } from './server/limits.js';
+import { listen } from './server/listen.js';
 import { loopbackRedirectUri, oauthRoutes } from './server/oauth-routes.js';
 import { SERVER_CAPABILITIES, SessionManager } from './server/session.js';
 import { checkConfigDirSync } from './store/file-safety.js';
@@ -39,6 +42,10 @@ export interface DaemonOptions {
   readonly watchDebounceMs?: number;
   /** Called once the port is known, before any upstream starts (the daemon lock records it). */
   readonly onListening?: (port: number) => Promise<void>;
+  /** Where the owner password of the public listener is read from (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Tests: fetch of Client ID Metadata Documents by the public listener's authorization server. */
+  readonly cimdFetch?: typeof fetch;
 }
 
 export interface Daemon {
@@ -48,6 +55,8 @@ export interface Daemon {
   readonly registry: UpstreamRegistry;
   /** OAuth tokens of the remote upstreams. */
   readonly oauth: OAuthManager;
+  /** The listener for ChatGPT and claude.ai connectors; undefined without `public.url`. */
+  readonly public: PublicListener | undefined;
   /** The local access token clients must send; undefined with `"auth": "none"`. */
   readonly accessToken: string | undefined;
   /**
@@ -65,6 +74,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const startedAt = Date.now();
   // loadConfig checked it too; a daemon built from another config must not read a foreign cache either.
   checkConfigDirSync(config.configDir);
+  // Before anything starts: without its password the public listener must not open, nor the daemon.
+  const password = config.public ? await ownerPassword(config.public, options.env ?? process.env) : undefined;
   const tokenWasExposed = config.auth === 'token' && AccessToken.tightenMode(config.configDir);
   const accessToken = config.auth === 'token' ? await AccessToken.load(config.configDir) : undefined;
   const cache = new CatalogCache({ configDir: config.configDir, logger });
@@ -144,7 +155,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     oauth: oauthApi,
     accessToken,
     onAuthenticated: (req) => markSocketAuthenticated(req.socket),
+    connectors: connectorApi(() => publicListener),
+    publicStatus: () =>
+      publicListener && {
+        url: publicListener.resource,
+        port: publicListener.port,
+        exposes: publicListener.exposed(),
+        connectors: publicListener.connectors().length,
+      },
   });
+  let publicListener: PublicListener | undefined;
   let reportedClashes = '';
   const reportClashes = () => {
     const now = JSON.stringify(catalog.clashes);
@@ -159,13 +179,35 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     tokenRequired: accessToken !== undefined,
   });
 
-  await listen(server, config.port, config.host);
+  await listen(
+    server,
+    config.port,
+    config.host,
+    `is another mcp-bridge running? (check http://${config.host}:${config.port}/status, or set MCP_BRIDGE_PORT)`,
+  );
   // A failed accept (EMFILE when every descriptor is taken) is emitted on the server; without a
   // listener it would end the daemon. The connection is lost, the daemon goes on.
   server.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'HTTP server error'));
   const port = (server.address() as AddressInfo).port;
   redirectPort = port;
   await options.onListening?.(port);
+  if (config.public && password !== undefined) {
+    try {
+      publicListener = await startPublicListener({
+        config,
+        public: config.public,
+        password,
+        registry,
+        logger,
+        sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
+        cimdFetch: options.cimdFetch,
+      });
+    } catch (error) {
+      server.close();
+      server.closeAllConnections();
+      throw error;
+    }
+  }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}${config.mcpPath}`;
   logger.info(
@@ -197,6 +239,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     port,
     registry,
     oauth,
+    get public() {
+      return publicListener;
+    },
     get accessToken() {
       return accessToken?.current();
     },
@@ -210,6 +255,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         stopWatchingToken?.();
         await reloader?.close();
+        await publicListener?.close();
         await sessions.closeAll();
         server.closeAllConnections();
         clearInterval(reloadTimer);
@@ -222,34 +268,4 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return closing;
     },
   };
-}
-
-function listen(server: HttpServer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      if (error.code === 'EADDRINUSE') {
-        reject(
-          new BridgeError(
-            'PORT_IN_USE',
-            `port ${port} on ${host} is already in use; is another mcp-bridge running? (check http://${host}:${port}/status, or set MCP_BRIDGE_PORT)`,
-            { cause: error, details: { port, host } },
-          ),
-        );
-      } else {
-        reject(
-          new BridgeError('INTERNAL', `cannot listen on ${host}:${port}: ${errorMessage(error)}`, {
-            cause: error,
-          }),
-        );
-      }
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(port, host);
-  });
 }

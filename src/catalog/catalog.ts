@@ -1,6 +1,6 @@
 import { type Tool, UriTemplate } from '@modelcontextprotocol/client';
 import { BridgeError } from '../errors.js';
-import type { UpstreamRegistry } from '../upstream/registry.js';
+import type { UpstreamSource } from '../upstream/registry-view.js';
 import type { Listed } from '../upstream/state.js';
 import type { CallOptions, Upstream } from '../upstream/upstream.js';
 import { ListChanges, type ListKind } from './list-changes.js';
@@ -19,7 +19,7 @@ export class Catalog {
   private signatures: Record<ListKind, string> = { tools: '', prompts: '', resources: '' };
   private readonly changes: ListChanges;
 
-  constructor(private readonly registry: UpstreamRegistry) {
+  constructor(private readonly registry: UpstreamSource) {
     this.rebuild();
     this.changes = new ListChanges(registry, () => this.rebuild());
   }

@@ -1,4 +1,4 @@
-import type { UpstreamRegistry } from '../upstream/registry.js';
+import type { UpstreamSource } from '../upstream/registry-view.js';
 
 export type ListKind = 'tools' | 'prompts' | 'resources';
 
@@ -11,7 +11,7 @@ export class ListChanges {
   private readonly listeners = new Set<(kind: ListKind) => void>();
 
   /** `rebuild` recomputes the merged lists and returns those that changed. */
-  constructor(registry: UpstreamRegistry, rebuild: () => Set<ListKind>) {
+  constructor(registry: UpstreamSource, rebuild: () => Set<ListKind>) {
     const ready = new Map<string, boolean>();
     for (const snapshot of registry.snapshots()) ready.set(snapshot.name, snapshot.state === 'ready');
     let batch: Set<ListKind> | undefined;

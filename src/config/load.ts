@@ -6,6 +6,7 @@ import { checkConfigDirSync, configFileWarnings } from '../store/file-safety.js'
 import { jsonSyntaxProblem } from '../store/json-file.js';
 import { addEnvUpstreams, envOverride } from './env-overrides.js';
 import { defaultLogPath, resolveConfigDir, resolveConfigFile } from './paths.js';
+import { publicConfig } from './public.js';
 import {
   type BridgeConfig,
   CALLBACK_PATH,
@@ -89,6 +90,18 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     maxConnections: data.maxConnections ?? DEFAULTS.maxConnections,
     maxBodyBytesInFlight: data.maxBodyBytesInFlight ?? DEFAULTS.maxBodyBytesInFlight,
     maxSessions: data.maxSessions ?? DEFAULTS.maxSessions,
+    public: publicConfig(
+      data.public && {
+        ...data.public,
+        ownerPassword:
+          data.public.ownerPassword === undefined
+            ? undefined
+            : expandEnvRefs(data.public.ownerPassword, 'public.ownerPassword', env, file),
+      },
+      env,
+      upstreams.map((u) => u.name),
+      file,
+    ),
   };
 }
 

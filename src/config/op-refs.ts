@@ -90,7 +90,7 @@ function secretFields(config: UpstreamConfig): [string, string][] {
  * execFile reports every spawn failure (EMFILE included) to its callback, never as an uncaught
  * 'error' event.
  */
-async function opRead(reference: string): Promise<string> {
+export async function opRead(reference: string): Promise<string> {
   const { execFile } = await import('node:child_process');
   const result = await new Promise<{
     error: (Error & { code?: unknown; killed?: boolean }) | null;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PublicConfig } from './public.js';
 
 /** Upstream names become the prefix of every exposed tool name, so they use the same alphabet. */
 export const UpstreamNameSchema = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, {
@@ -101,6 +102,23 @@ export const HttpServerSchema = strictObject({
 });
 export type HttpServer = z.infer<typeof HttpServerSchema>;
 
+/** The `public` block: the listener ChatGPT and claude.ai reach through a tunnel (config/public.ts). */
+export const PublicSchema = strictObject({
+  url: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  ownerPassword: z.string().min(1).optional(),
+  upstreams: z.array(z.string().min(1)).optional(),
+  redirectUris: z.array(z.string().min(1)).optional(),
+  accessTokenTtlSeconds: z.number().int().min(60).max(86_400).optional(),
+  refreshTokenTtlSeconds: z
+    .number()
+    .int()
+    .min(3600)
+    .max(365 * 86_400)
+    .optional(),
+});
+export type PublicFile = z.infer<typeof PublicSchema>;
+
 /** The file format: Claude Desktop's `mcpServers` plus the bridge's own optional keys. */
 export const ConfigFileSchema = strictObject({
   $schema: z.string().optional(),
@@ -146,6 +164,7 @@ export const ConfigFileSchema = strictObject({
   maxConnections: z.number().int().min(1).max(100_000).optional(),
   maxBodyBytesInFlight: z.number().int().min(1024).optional(),
   maxSessions: z.number().int().min(1).max(1_000_000).optional(),
+  public: PublicSchema.optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -248,6 +267,9 @@ export interface BridgeConfig {
   readonly maxBodyBytesInFlight?: number;
   /** Open 2025-era sessions (Mcp-Session-Id); an initialize past it gets 503. */
   readonly maxSessions?: number;
+  /** The public listener for ChatGPT and claude.ai (its own OAuth); absent without `public.url`. */
+  readonly public?: PublicConfig | undefined;
 }
 
 export { DEFAULTS } from './defaults.js';
+export type { PublicConfig };

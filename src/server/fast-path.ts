@@ -15,7 +15,10 @@ export interface FastPathOptions {
   /** The access guard's check (absent with `"auth": "none"`). */
   readonly authorized?: ((req: IncomingMessage) => boolean) | undefined;
   /** The fast calls of an open 2025 session it may serve (not one with resumable streams). */
-  readonly session: (id: string) => { calls: FastCalls; begin(res: ServerResponse): void } | undefined;
+  readonly session: (
+    id: string,
+    req: IncomingMessage,
+  ) => { calls: FastCalls; begin(res: ServerResponse): void } | undefined;
 }
 
 /** UTF-8 JSON only: other charsets are the body parser's to decode. */
@@ -56,7 +59,7 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
       (version === undefined || versions.has(version)) &&
       options.hostAllowed(req.headers.host) &&
       (options.authorized === undefined || options.authorized(req));
-    const session = eligible ? options.session(sessionId) : undefined;
+    const session = eligible ? options.session(sessionId, req) : undefined;
     if (!session) {
       app(req, res);
       return;
@@ -64,7 +67,7 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
     // The session is looked up again once the body is in: it may have ended meanwhile (DELETE, a
     // token rotation), and then express answers 404 as it would have.
     const still = () => {
-      const now = options.session(sessionId as string);
+      const now = options.session(sessionId as string, req);
       return now?.calls === session.calls && !now.calls.closed ? now : undefined;
     };
     options.bodies.reserve(req as Request, res as Response, () => readBody(req, res, length, still, app));

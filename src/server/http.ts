@@ -21,7 +21,7 @@ import { sendHttpError } from './http-error.js';
 import { httpLimits } from './limits.js';
 import { RefusalLog } from './refusal.js';
 import type { SessionManager } from './session.js';
-import { buildStatus } from './status.js';
+import { buildStatus, type PublicStatus } from './status.js';
 
 export interface HttpAppOptions {
   readonly config: Pick<
@@ -41,6 +41,10 @@ export interface HttpAppOptions {
   readonly accessToken?: AccessToken | undefined;
   /** A request passed the access guard (its connection is the owner's). */
   readonly onAuthenticated?: ((req: Request) => void) | undefined;
+  /** `mcp-bridge connectors`: list and revoke the public listener's connectors. */
+  readonly connectors?: Router | undefined;
+  /** The public listener, for /status (undefined: there is none). */
+  readonly publicStatus?: (() => PublicStatus | undefined) | undefined;
 }
 
 /**
@@ -83,11 +87,13 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         startedAt: options.startedAt,
         clashes: options.catalog?.clashes,
         warnings: options.config.warnings,
+        public: options.publicStatus?.(),
       }),
     );
   });
 
   if (options.oauth) app.use(options.oauth);
+  if (options.connectors) app.use(options.connectors);
 
   const bodies = new BodyBudget(
     httpLimits(config).maxBodyBytesInFlight,

@@ -26,6 +26,8 @@ interface Session {
   readonly calls: OpenCalls;
   /** Its tool calls on the hot path (fast-path.ts), which the SDK transport never sees. */
   readonly fast: FastCalls;
+  /** Who opened it (LegacySessionsOptions.ownerOf); undefined on the loopback listener. */
+  readonly owner: string | undefined;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
   open: number;
   lastActive: number;
@@ -47,6 +49,10 @@ export interface LegacySessionsOptions {
   ) => Promise<unknown>;
   /** A session with no open request for this long is closed (clients that vanished without DELETE). */
   readonly idleTimeoutMs: number;
+  /** Who a request comes from; a session answers only its opener's requests. */
+  readonly ownerOf?: ((req: Request) => string | undefined) | undefined;
+  /** Every session gets resumable streams (the public listener: everything comes through a tunnel). */
+  readonly alwaysResumable: boolean;
 }
 
 /**
@@ -83,9 +89,12 @@ export class LegacySessions {
    * Session `id`'s hot path, when it has one: sessions with resumable streams (tunnelled) keep the
    * SDK transport for everything, since their events must be stored for replay.
    */
-  fastSession(id: string): { calls: FastCalls; begin(res: ServerResponse): void } | undefined {
+  fastSession(
+    id: string,
+    owner?: string,
+  ): { calls: FastCalls; begin(res: ServerResponse): void } | undefined {
     const session = this.sessions.get(id);
-    if (!session || session.events) return undefined;
+    if (!session || session.events || session.owner !== owner) return undefined;
     return {
       calls: session.fast,
       begin: (res) => {
@@ -101,7 +110,7 @@ export class LegacySessions {
   /** Serves a request of session `id`; false when there is no such session. */
   async serve(id: string, req: Request, res: Response): Promise<boolean> {
     const session = this.sessions.get(id);
-    if (!session) return false;
+    if (!session || session.owner !== this.options.ownerOf?.(req)) return false;
     session.open++;
     res.once('close', () => {
       session.open--;
@@ -132,10 +141,16 @@ export class LegacySessions {
   }
 
   /** Ends every session now, open streams included. */
-  endAll(reason: string): void {
-    if (this.sessions.size === 0) return;
-    this.options.logger.info({ sessions: this.sessions.size, reason }, 'ending every session');
-    for (const [id, session] of this.sessions) this.close(id, session);
+  endAll(reason: string, owners?: ReadonlySet<string>): void {
+    const ending = [...this.sessions].filter(
+      ([, s]) => !owners || (s.owner !== undefined && owners.has(s.owner)),
+    );
+    if (ending.length === 0) return;
+    this.options.logger.info(
+      { sessions: ending.length, reason },
+      owners ? 'ending sessions' : 'ending every session',
+    );
+    for (const [id, session] of ending) this.close(id, session);
   }
 
   /** Ends every session and the idle sweep (daemon shutdown). */
@@ -169,7 +184,9 @@ export class LegacySessions {
     // a loopback stream does not break on its own: only sessions that come in through a tunnel or
     // proxy (a Host other than a loopback name) get them.
     const host = req.headers.host;
-    const events = host && !isLoopbackHostname(hostnameOf(host)) ? new SessionEventStore() : undefined;
+    const tunnelled = this.options.alwaysResumable || (host && !isLoopbackHostname(hostnameOf(host)));
+    const events = tunnelled ? new SessionEventStore() : undefined;
+    const owner = this.options.ownerOf?.(req);
     // Disposed when the transport closes, however the session ends (server.close() closes it).
     let stopListening = () => {};
     let fast: FastCalls | undefined;
@@ -199,6 +216,7 @@ export class LegacySessions {
           subscriptions,
           calls: new OpenCalls(),
           fast,
+          owner,
           open: 0,
           lastActive: Date.now(),
         });

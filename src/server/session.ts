@@ -11,7 +11,7 @@ import { DEFAULTS } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mcpParamMismatch } from '../upstream/param-headers.js';
-import type { UpstreamRegistry } from '../upstream/registry.js';
+import type { UpstreamSource } from '../upstream/registry-view.js';
 import { sendHttpError } from './http-error.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { createMcpServer, type McpServerDeps } from './mcp-server.js';
@@ -30,7 +30,7 @@ function requestId(body: unknown): string | number | null {
 export interface SessionManagerOptions {
   readonly catalog: Catalog;
   /** For the upstreams' resources/updated notifications. */
-  readonly registry: UpstreamRegistry;
+  readonly registry: UpstreamSource;
   readonly logger: Logger;
   /** Largest POST body the transport accepts. */
   readonly maxBodyBytes: number;
@@ -42,6 +42,13 @@ export interface SessionManagerOptions {
   readonly maxSessions?: number;
   /** At maxSessions, an idle session makes room once idle this long (default 60 s; see SessionLimit). */
   readonly evictIdleAfterMs?: number;
+  /**
+   * Who a request comes from (the public listener: the grant of its bearer token). A 2025 session
+   * belongs to whoever opened it; a request of anyone else finds no such session.
+   */
+  readonly ownerOf?: ((req: Request) => string | undefined) | undefined;
+  /** Resumable streams for every session, not only those whose Host is not loopback (tunnels). */
+  readonly alwaysResumable?: boolean | undefined;
 }
 
 /**
@@ -86,6 +93,8 @@ export class SessionManager {
           catalog.callTool(params as Parameters<Catalog['callTool']>[0], callOptions),
         ),
       idleTimeoutMs: options.idleTimeoutMs ?? 30 * 60_000,
+      ownerOf: options.ownerOf,
+      alwaysResumable: options.alwaysResumable ?? false,
     });
     const handler = createMcpHandler(() => createMcpServer(deps, new Map()), {
       legacy: 'reject',
@@ -108,8 +117,8 @@ export class SessionManager {
   }
 
   /** A 2025 session's tool-call hot path (server/fast-path.ts), if it may take one. */
-  fastSession(id: string): ReturnType<LegacySessions['fastSession']> {
-    return this.legacy.fastSession(id);
+  fastSession(id: string, owner?: string): ReturnType<LegacySessions['fastSession']> {
+    return this.legacy.fastSession(id, owner);
   }
 
   get size(): number {
@@ -125,8 +134,8 @@ export class SessionManager {
    * Ends every 2025-era session now, open streams included: after the access token is rotated,
    * nothing opened with the old one may go on. Clients that have the new token start again.
    */
-  endSessions(reason: string): void {
-    this.legacy.endAll(reason);
+  endSessions(reason: string, owners?: ReadonlySet<string>): void {
+    this.legacy.endAll(reason, owners);
   }
 
   async handle(req: Request, res: Response): Promise<void> {

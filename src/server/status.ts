@@ -10,6 +10,17 @@ export interface StatusInput {
   readonly clashes?: readonly string[];
   /** Problems found at start (a config file others can write), for a person to fix. */
   readonly warnings?: readonly string[] | undefined;
+  /** The public listener for connectors, when public.url is set. */
+  readonly public?: PublicStatus | undefined;
+}
+
+/** What /status says of the public listener: what is exposed, and to how many connectors. */
+export interface PublicStatus {
+  /** The protected resource connectors use (public.url + mcpPath). */
+  readonly url: string;
+  readonly port: number;
+  readonly exposes: readonly string[];
+  readonly connectors: number;
 }
 
 /** The JSON of GET /status: the daemon and every upstream, as `mcp-bridge status` prints it. */
@@ -27,6 +38,7 @@ export function buildStatus(input: StatusInput) {
     // A saved config that did not load (the running one stays) and keys that wait for a restart.
     configError: configError ? { message: configError.message, at: iso(configError.at) } : null,
     restartNeeded: [...input.registry.reloadStatus.restartNeeded],
+    public: input.public ?? null,
     upstreams: input.registry.snapshots().map((s) => ({
       name: s.name,
       kind: s.kind,

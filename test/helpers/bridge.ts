@@ -53,6 +53,8 @@ export async function startTestDaemon(
     logger: options.logger ?? createSilentLogger(),
     createTransport: options.createTransport,
     sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
+    env: options.env,
+    cimdFetch: options.cimdFetch,
     upstreamDefaults: { backoff: { minMs: 50, maxMs: 500, factor: 2 }, ...options.upstreamDefaults },
   });
   rememberToken(daemon.url, () => daemon.accessToken);
