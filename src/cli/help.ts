@@ -146,3 +146,19 @@ Options:
 
 Exit codes: 0 every check passed (or does not apply), 1 a check failed.
 `;
+
+export const ACTIVITY_HELP = `Usage: mcp-bridge activity [--follow] [--upstream NAME] [--json] [--limit N]
+
+Prints the activity log: one line per tool call, prompt get and resource read, with the client,
+the name, the outcome (ok, tool error, or the error code), the time it took and the result size.
+Calls that never reached an upstream are there too. The log is mcp-bridge-activity.<n>.jsonl
+beside the daemon's log ($MCP_BRIDGE_LOG_PATH), rotated by size; arguments and results are in
+it only with "activityLog": { "arguments": true } in the config, secrets redacted.
+
+Options:
+  -f, --follow        keep printing new entries until Ctrl-C
+  --upstream NAME     only the calls that went to this upstream
+  --json              the raw JSON lines
+  -n, --limit N       how many entries (default 100; 0 for all)
+  -h, --help          show this help
+`;

@@ -1,6 +1,7 @@
 import { BridgeError, errorMessage, exitCodeFor } from '../errors.js';
 import { VERSION } from '../version.js';
 import {
+  ACTIVITY_HELP,
   AUTH_HELP,
   CLIENTS_HELP,
   DOCTOR_HELP,
@@ -26,6 +27,7 @@ Commands:
   token     token rotate: replace the local access token; token path: where it is
   service   service install | uninstall | status | restart | logs: run the daemon under launchd/systemd
   doctor    check the setup (node, config, port, commands on the service's PATH, logins, files)
+  activity  the tool calls, prompt gets and resource reads clients made (--follow, --upstream, --json)
   help      show help for a command
 
 Options:
@@ -52,6 +54,7 @@ const COMMANDS: Record<string, Command> = {
   token: { help: TOKEN_HELP, run: async (argv) => (await import('./token.js')).runToken(argv) },
   service: { help: SERVICE_HELP, run: async (argv) => (await import('./service.js')).runService(argv) },
   doctor: { help: DOCTOR_HELP, run: async (argv) => (await import('./doctor.js')).runDoctor(argv) },
+  activity: { help: ACTIVITY_HELP, run: async (argv) => (await import('./activity.js')).runActivity(argv) },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */

@@ -104,6 +104,17 @@ const SECRET_ASSIGNMENT = new RegExp(
   'gi',
 );
 
+const SECRET_KEY = new RegExp(`${SECRET_WORD}$`, 'i');
+
+/**
+ * Whether a JSON key names a secret (`password`, `apiKey`, `client_secret`, `Authorization`): the
+ * same last-word rule as SECRET_ASSIGNMENT, so `max_tokens` and `token_type` are no secrets. Narrower
+ * than looksSecretName, which would take `author` and `session` in tool arguments for credentials.
+ */
+export function looksSecretKey(name: string): boolean {
+  return SECRET_KEY.test(name);
+}
+
 /** `--token value`, `--api-key value` in free text (a command line quoted in an error). */
 const SECRET_FLAG = new RegExp(
   `(?<![A-Za-z0-9_-])(--?[A-Za-z0-9_-]*${SECRET_WORD}\\s+)(?!-)([^\\s"',;&]+)`,
