@@ -60,6 +60,12 @@ export async function runStart(argv: string[]): Promise<number> {
   process.stdout.write(
     `mcp-bridge ${VERSION} listening on ${daemon.url} (log: ${config.logPath}, rotated into numbered files beside it)\n`,
   );
+  if (daemon.public) {
+    const exposed = daemon.public.exposed();
+    process.stdout.write(
+      `public listener on ${config.host}:${daemon.public.port} for ${daemon.public.resource}: point your tunnel here; connectors the owner approves can use ${exposed.length > 0 ? exposed.join(', ') : 'no upstreams yet'} (docs/connectors.md)\n`,
+    );
+  }
 
   process.on('exit', () => daemon.registry.killAllSync());
   process.on('uncaughtException', uncaughtPolicy(logger));

@@ -29,6 +29,12 @@ export async function runStatus(argv: string[]): Promise<number> {
     if (u.lastError && u.state !== 'ready') lines.push(`${' '.repeat(21)}last error: ${u.lastError.message}`);
     if (u.action) lines.push(`${' '.repeat(21)}to fix: ${u.action}`);
   }
+  if (status.public) {
+    const { url, port, exposes, connectors } = status.public;
+    lines.push(
+      `public: ${url} (listening on port ${port}) exposes ${exposes.length > 0 ? exposes.join(', ') : 'nothing'} to ${connectors} connector(s); see mcp-bridge connectors list`,
+    );
+  }
   for (const clash of status.clashes) lines.push(`name clash: ${clash}`);
   // A daemon older than this command sends no warnings.
   for (const warning of status.warnings ?? []) lines.push(`warning: ${warning}`);

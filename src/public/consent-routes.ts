@@ -159,7 +159,8 @@ export function consentRoutes(options: ConsentRoutesOptions): Router {
       const grant = new provider.Grant({ accountId: OWNER_ACCOUNT, clientId });
       grant.addResourceScope(options.resource, MCP_SCOPE);
       const asked = typeof details.params.scope === 'string' ? details.params.scope.split(' ') : [];
-      const oidc = asked.filter((s) => s === 'openid' || s === 'offline_access');
+      // `mcp` is also an AS-level scope (clients register with it), so it is granted at both levels.
+      const oidc = asked.filter((s) => s === 'openid' || s === 'offline_access' || s === MCP_SCOPE);
       if (oidc.length > 0) grant.addOIDCScope(oidc);
       const grantId = await grant.save();
       logger.info({ clientId, redirectHost, grantId }, 'connector consent given by the owner');

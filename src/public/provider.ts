@@ -59,7 +59,8 @@ export async function createProvider(options: ProviderOptions): Promise<Provider
       id_token_signed_response_alg: 'RS256',
     },
     responseTypes: ['code'],
-    scopes: ['openid', 'offline_access'],
+    // 'mcp' too: clients register with the scopes of the protected resource metadata.
+    scopes: ['openid', 'offline_access', MCP_SCOPE],
     claims: { openid: ['sub'] },
     pkce: { required: () => true },
     features: {

@@ -120,6 +120,15 @@ export function createPublicApp(options: PublicAppOptions): RequestListener {
   app.use((req: Request, res: Response) => {
     // RFC 8414's name for the document oidc-provider serves as OpenID discovery.
     if (req.path === '/.well-known/oauth-authorization-server') req.url = '/.well-known/openid-configuration';
+    // A request without `scope` asks for the MCP endpoint's (oidc-provider would grant nothing and
+    // answer access_denied after the owner consented): clients that skip scopes still connect.
+    if (req.path === '/authorize' && req.method === 'GET') {
+      const url = new URL(req.url, 'http://x');
+      if (!url.searchParams.has('scope')) {
+        url.searchParams.set('scope', MCP_SCOPE);
+        req.url = `${url.pathname}${url.search}`;
+      }
+    }
     oidc(req, res);
   });
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {

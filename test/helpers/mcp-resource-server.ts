@@ -53,6 +53,8 @@ export interface ResourceServer {
   /** Where the RFC 9728 document is served (also when it is not advertised in challenges). */
   readonly resourceMetadataUrl: string;
   readonly counts: ResourceServerCounts;
+  /** The Authorization header of every request it received (undefined where there was none). */
+  readonly authorizations: readonly (string | undefined)[];
   /** Forgets (and closes) every session: an old Mcp-Session-Id then gets 404, like a restarted server. */
   expireSessions(): void;
   close(): Promise<void>;
@@ -167,6 +169,11 @@ export async function startResourceServer(options: ResourceServerOptions = {}): 
   const servers = new Set<Server>();
 
   const app = express();
+  const authorizations: (string | undefined)[] = [];
+  app.use((req, _res, next) => {
+    authorizations.push(req.headers.authorization);
+    next();
+  });
   const httpServer = createServer(app);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -349,6 +356,7 @@ export async function startResourceServer(options: ResourceServerOptions = {}): 
     url,
     resourceMetadataUrl,
     counts,
+    authorizations,
     expireSessions,
     async close() {
       expireSessions();
