@@ -11,7 +11,7 @@ import { VERSION } from './version.js';
 /** `<configDir>/daemon.json`: who runs with this config dir (children/ is per daemon pid, this is one file). */
 export const DAEMON_FILE = 'daemon.json';
 
-interface DaemonRecord {
+export interface DaemonRecord {
   readonly pid: number;
   /** Opaque (process-start-time.ts): tells a live daemon from a process that reused its pid. */
   readonly startTime: string | null;
@@ -21,6 +21,13 @@ interface DaemonRecord {
   readonly startedAt: string;
   readonly version: string;
 }
+
+const LOCK_OPTIONS = {
+  realpath: false,
+  // Held for a read and a write; a holder killed in between leaves it for this long.
+  stale: 10_000,
+  retries: { retries: 40, factor: 1.2, minTimeout: 20, maxTimeout: 500 },
+};
 
 /**
  * One daemon per config dir: two would spawn every upstream twice and race on the caches and the
@@ -53,12 +60,7 @@ export class DaemonLock {
     await ensureDir(configDir, 0o700);
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(file, {
-        realpath: false,
-        // Held for a read and a write; a holder killed in between leaves it for this long.
-        stale: 10_000,
-        retries: { retries: 40, factor: 1.2, minTimeout: 20, maxTimeout: 500 },
-      });
+      release = await lockfile.lock(file, LOCK_OPTIONS);
     } catch (error) {
       throw new BridgeError(
         'DAEMON_ALREADY_RUNNING',
@@ -110,6 +112,42 @@ export class DaemonLock {
 
   private isOurs(record: DaemonRecord): boolean {
     return record.pid === this.record.pid && record.startTime === this.record.startTime;
+  }
+}
+
+/** The daemon running with `configDir`, as its record says; undefined when none runs. */
+export async function runningDaemon(configDir: string): Promise<DaemonRecord | undefined> {
+  const record = await readRecord(join(configDir, DAEMON_FILE)).catch(() => undefined);
+  return record && (await isRunning(record)) ? record : undefined;
+}
+
+/**
+ * For commands that change the daemon's files while it is stopped: runs `change` under the lock a
+ * starting daemon takes, if no daemon runs with `configDir` (one starting meanwhile waits, then
+ * reads what `change` wrote). Otherwise runs nothing and returns the running daemon's record.
+ */
+export async function whileNoDaemon<T>(
+  configDir: string,
+  change: () => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false; running: DaemonRecord }> {
+  const file = join(configDir, DAEMON_FILE);
+  await ensureDir(configDir, 0o700);
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(file, LOCK_OPTIONS);
+  } catch (error) {
+    throw new BridgeError(
+      'DAEMON_ALREADY_RUNNING',
+      `could not lock ${file} (${errorMessage(error)}); an mcp-bridge daemon is starting with the config dir ${configDir}`,
+      { cause: error, details: { file } },
+    );
+  }
+  try {
+    const other = await readRecord(file);
+    if (other && (await isRunning(other))) return { ran: false, running: other };
+    return { ran: true, value: await change() };
+  } finally {
+    await release().catch(() => {});
   }
 }
 

@@ -162,3 +162,24 @@ Options:
   -n, --limit N       how many entries (default 100; 0 for all)
   -h, --help          show this help
 `;
+
+export const CONNECTORS_HELP = `Usage: mcp-bridge connectors list [--json] [--config PATH]
+       mcp-bridge connectors revoke <client-id> | --all [--json] [--config PATH]
+
+The hosted connectors (ChatGPT, claude.ai) the owner approved on the public listener
+(public.url; see docs/connectors.md). With the daemon running, the command asks it; when the
+daemon is not running, it reads or changes connectors.json in the config dir itself, and says so.
+
+  list     what the public listener exposes, then one line per connector: name, client id,
+           redirect host, created, last used, scopes
+  revoke   remove a connector's registration, grants and tokens: its tokens stop working at once
+           and its open sessions end; it must be connected (and approved) again. --all: every one
+
+Options:
+  --json              the same as JSON
+  --all               revoke: every connector
+  -c, --config PATH   config file
+  -h, --help          show this help
+
+Exit codes: 0 done, 1 unknown client id (CONNECTOR_NOT_FOUND) or daemon not reachable, 2 usage.
+`;

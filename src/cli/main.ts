@@ -4,6 +4,7 @@ import {
   ACTIVITY_HELP,
   AUTH_HELP,
   CLIENTS_HELP,
+  CONNECTORS_HELP,
   DOCTOR_HELP,
   IMPORT_HELP,
   SERVICE_HELP,
@@ -28,6 +29,7 @@ Commands:
   service   service install | uninstall | status | restart | logs: run the daemon under launchd/systemd
   doctor    check the setup (node, config, port, commands on the service's PATH, logins, files)
   activity  the tool calls, prompt gets and resource reads clients made (--follow, --upstream, --json)
+  connectors  connectors list: the ChatGPT/claude.ai connectors; connectors revoke ID | --all
   help      show help for a command
 
 Options:
@@ -55,6 +57,10 @@ const COMMANDS: Record<string, Command> = {
   service: { help: SERVICE_HELP, run: async (argv) => (await import('./service.js')).runService(argv) },
   doctor: { help: DOCTOR_HELP, run: async (argv) => (await import('./doctor.js')).runDoctor(argv) },
   activity: { help: ACTIVITY_HELP, run: async (argv) => (await import('./activity.js')).runActivity(argv) },
+  connectors: {
+    help: CONNECTORS_HELP,
+    run: async (argv) => (await import('./connectors.js')).runConnectors(argv),
+  },
 };
 
 /** Parses argv, runs one command, and returns the process exit code. Never throws. */
