@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { connectorToken, freePort } from './connector.js';
 
 // The SDK client's transport adds an abort listener per fetch to one long-lived signal (undici
 // drops them only when the Request is collected); thousands of calls trip Node's leak warning.
@@ -100,7 +101,7 @@ const auth = (url) => {
 };
 
 /** Starts the real daemon process; resolves with its URL and pid once it listens. */
-async function startDaemon(dir, servers) {
+async function startDaemon(dir, servers, extraEnv = {}) {
   const configDir = join(dir, 'config');
   mkdirSync(configDir, { recursive: true });
   writeFileSync(join(configDir, 'config.json'), JSON.stringify({ mcpServers: servers, pingIntervalMs: 0 }));
@@ -112,6 +113,7 @@ async function startDaemon(dir, servers) {
       MCP_BRIDGE_LOG_PATH: join(dir, 'logs', 'mcp-bridge.log'),
       MCP_BRIDGE_PORT: '0',
       MCP_BRIDGE_LOG_LEVEL: 'warn',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -281,11 +283,22 @@ async function main() {
   const dir = tempDir();
   // A remote (Streamable HTTP) upstream too, served by its own fixture process.
   const remote = await httpFixture();
-  const daemon = await startDaemon(dir, {
-    fake: { command: process.execPath, args: [FAKE] },
-    many: { command: process.execPath, args: [FAKE], env: { FAKE_TOOLS: '1992' } },
-    remote: { url: remote.url },
-  });
+  const publicPort = await freePort();
+  const issuer = `http://127.0.0.1:${publicPort}`;
+  const ownerPassword = 'bench owner password';
+  const daemon = await startDaemon(
+    dir,
+    {
+      fake: { command: process.execPath, args: [FAKE] },
+      many: { command: process.execPath, args: [FAKE], env: { FAKE_TOOLS: '1992' } },
+      remote: { url: remote.url },
+    },
+    {
+      MCP_BRIDGE_PUBLIC_URL: issuer,
+      MCP_BRIDGE_PUBLIC_PORT: String(publicPort),
+      MCP_BRIDGE_OWNER_PASSWORD: ownerPassword,
+    },
+  );
   // The shims this bench spawns read the daemon's token from its config dir, as under Claude Desktop.
   process.env.MCP_BRIDGE_CONFIG_DIR = daemon.configDir;
   const manyDirect = await directClient({ FAKE_TOOLS: '1992' });
@@ -340,6 +353,25 @@ async function main() {
       ms(fixtureSmall),
       ms(daemonSmall),
       `ratio ${(daemonSmall / fixtureSmall).toFixed(2)} (daemon without its child vs the fixture's HTTP server; target <= 0.5 ms)`,
+    );
+
+    // 1c. The public listener (bearer token from the bridge's own AS) against the loopback one.
+    const publicUrl = `${issuer}/mcp`;
+    TOKENS.set(issuer, await connectorToken(issuer, publicUrl, ownerPassword));
+    const viaPublic = await bridgeClient(publicUrl);
+    for (let i = 0; i < 100; i++) await viaPublic.callTool({ name: 'fake__echo', arguments: { text: 'w' } });
+    const local = [];
+    const pub = [];
+    for (let i = 0; i < N_SMALL; i++) {
+      local.push(await timed(() => bridge.callTool({ name: 'fake__echo', arguments: { text: 'hi' } })));
+      pub.push(await timed(() => viaPublic.callTool({ name: 'fake__echo', arguments: { text: 'hi' } })));
+    }
+    await viaPublic.close();
+    report(
+      'public listener call p50 (loopback | public)',
+      ms(median(local)),
+      ms(median(pub)),
+      `added ${ms(median(pub) - median(local))} (bearer check, the public session; target <= 0.2 ms)`,
     );
 
     // 1d. 1 MiB results against the direct HTTP fixture: latency and server CPU per call.
