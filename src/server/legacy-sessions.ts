@@ -26,11 +26,22 @@ interface Session {
   readonly calls: OpenCalls;
   /** Its tool calls on the hot path (fast-path.ts), which the SDK transport never sees. */
   readonly fast: FastCalls;
+  /** Its initialize's clientInfo and protocol version, and when it started (for the status page). */
+  readonly client: SessionClient;
   /** Who opened it (LegacySessionsOptions.ownerOf); undefined on the loopback listener. */
   readonly owner: string | undefined;
   /** Requests still open (a standalone GET stream stays open while the client listens). */
   open: number;
   lastActive: number;
+}
+
+/** A client as the status page shows it. */
+export interface SessionClient {
+  readonly name: string | undefined;
+  readonly version: string | undefined;
+  readonly protocolVersion: string | undefined;
+  /** Epoch ms. */
+  readonly since: number;
 }
 
 export interface LegacySessionsOptions {
@@ -75,6 +86,11 @@ export class LegacySessions {
 
   has(id: string): boolean {
     return this.sessions.has(id);
+  }
+
+  /** The open sessions' clients, oldest first. */
+  clients(): (SessionClient & { readonly session: string })[] {
+    return [...this.sessions].map(([session, { client }]) => ({ session, ...client }));
   }
 
   /** Tells each session subscribed to the exposed `uri` that the resource changed. */
@@ -217,6 +233,7 @@ export class LegacySessions {
           calls: new OpenCalls(),
           fast,
           owner,
+          client: clientOf(req.body),
           open: 0,
           lastActive: Date.now(),
         });
@@ -238,4 +255,17 @@ export class LegacySessions {
       started();
     }
   }
+}
+
+function clientOf(body: unknown): SessionClient {
+  const params = (body as { params?: { clientInfo?: unknown; protocolVersion?: unknown } } | undefined)
+    ?.params;
+  const info = (params?.clientInfo ?? {}) as { name?: unknown; version?: unknown };
+  const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 200) : undefined);
+  return {
+    name: text(info.name),
+    version: text(info.version),
+    protocolVersion: text(params?.protocolVersion),
+    since: Date.now(),
+  };
 }

@@ -125,6 +125,11 @@ export class SessionManager {
     return this.legacy.size;
   }
 
+  /** The 2025 sessions' clients (2026-07-28 requests have no session to list). */
+  clients(): ReturnType<LegacySessions['clients']> {
+    return this.legacy.clients();
+  }
+
   /** Whether `id` is an open 2025-era session (its initialize passed the access guard). */
   has(id: string): boolean {
     return this.legacy.has(id);
