@@ -107,8 +107,15 @@ export function consentRoutes(options: ConsentRoutesOptions): Router {
     `${CONSENT_PATH}/:uid`,
     express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 }),
     async (req, res) => {
+      // The page's no-referrer policy makes browsers send `Origin: null` on its own form; their
+      // Sec-Fetch-Site still says whether it came from this origin.
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== options.origin) {
+      const site = req.headers['sec-fetch-site'];
+      const sameOrigin =
+        origin === options.origin ||
+        (origin === 'null' && site === 'same-origin') ||
+        (origin === undefined && (site === undefined || site === 'same-origin'));
+      if (!sameOrigin) {
         message(res, 403, 'Refused', 'This form can only be sent from the page the bridge served.');
         return;
       }
