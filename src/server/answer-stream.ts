@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { SessionEventStore } from './event-store.js';
 
 type Json = Record<string, unknown>;
 
@@ -6,10 +7,20 @@ type Json = Record<string, unknown>;
 const JSON_WINDOW_MS = 1000;
 /** The SDK's keepalive comment on a POST's event stream (DEFAULT_SSE_KEEP_ALIVE_MS). */
 const KEEPALIVE_MS = 15_000;
+/** The SDK transport's `retryInterval` for resumable sessions (legacy-sessions.ts). */
+const RETRY_MS = 1000;
+
+/** Where a resumable stream keeps its events, so a client that lost it can take it up again. */
+export interface Resumable {
+  readonly events: SessionEventStore;
+  readonly streamId: string;
+}
 
 /**
  * The answer to one POST: a JSON body if the result is all there is, else the SDK transport's event
- * stream (same headers, `event: message` frames, keepalive comments).
+ * stream (same headers, `event: message` frames, keepalive comments). A resumable stream starts
+ * with the SDK's priming event and gives every event an id stored in the session's event store;
+ * `attach` continues it on the GET of a client that reconnects with Last-Event-ID.
  */
 export class AnswerStream {
   private streaming = false;
@@ -18,17 +29,26 @@ export class AnswerStream {
   private keepalive: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly res: ServerResponse,
+    private res: ServerResponse,
     private readonly sessionId: string,
+    private readonly resumable?: Resumable,
   ) {
     this.window = setTimeout(() => this.open(), JSON_WINDOW_MS);
     this.window.unref();
   }
 
+  /** Whether the client could take this stream up again (its events have ids). */
+  get canResume(): boolean {
+    return this.streaming && this.resumable !== undefined;
+  }
+
   event(message: Json): void {
     if (this.done) return;
     this.open();
-    this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    const id = this.resumable
+      ? `id: ${this.resumable.events.put(this.resumable.streamId, message as never)}\n`
+      : '';
+    this.write(`${id}event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
   finish(message: Json): void {
@@ -62,10 +82,35 @@ export class AnswerStream {
     clearInterval(this.keepalive);
   }
 
+  /**
+   * Continues the stream on `res` (a GET with Last-Event-ID): the events after `lastEventId`,
+   * then whatever comes next; an answer already complete is replayed and the response ended.
+   */
+  attach(res: ServerResponse, lastEventId: string): boolean {
+    const found = this.resumable?.events.after(lastEventId);
+    if (!found || found.streamId !== this.resumable?.streamId) return false;
+    this.res = res;
+    this.writeHead();
+    for (const [id, message] of found.events)
+      this.write(`id: ${id}\nevent: message\ndata: ${JSON.stringify(message)}\n\n`);
+    if (this.done) res.end();
+    return true;
+  }
+
   private open(): void {
     if (this.streaming || this.done) return;
     this.streaming = true;
     clearTimeout(this.window);
+    this.writeHead();
+    if (this.resumable) {
+      const id = this.resumable.events.put(this.resumable.streamId, {});
+      this.write(`id: ${id}\nretry: ${RETRY_MS}\ndata: \n\n`);
+    }
+    this.keepalive = setInterval(() => this.write(': keepalive\n\n'), KEEPALIVE_MS);
+    this.keepalive.unref();
+  }
+
+  private writeHead(): void {
     this.res.writeHead(200, {
       'Content-Type': 'text/event-stream',
       'Cache-Control': 'no-cache, no-transform',
@@ -74,7 +119,10 @@ export class AnswerStream {
       'mcp-session-id': this.sessionId,
     });
     this.res.flushHeaders();
-    this.keepalive = setInterval(() => this.res.write(': keepalive\n\n'), KEEPALIVE_MS);
-    this.keepalive.unref();
+  }
+
+  /** A client that went away leaves its events in the store, for when it comes back. */
+  private write(text: string): void {
+    if (!this.res.destroyed && !this.res.writableEnded) this.res.write(text);
   }
 }

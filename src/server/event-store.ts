@@ -15,10 +15,29 @@ export class SessionEventStore implements EventStore {
   ) {}
 
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+    return this.put(streamId, message);
+  }
+
+  /** storeEvent without the promise: the hot path (answer-stream.ts) writes the id right away. */
+  put(streamId: string, message: JSONRPCMessage | Record<string, never>): string {
     const id = `${++this.next}.${streamId}`;
-    this.events.set(id, { streamId, message, at: Date.now() });
+    this.events.set(id, { streamId, message: message as JSONRPCMessage, at: Date.now() });
     this.prune();
     return id;
+  }
+
+  /** The stream of event `eventId` and the events after it on that stream; undefined if unknown. */
+  after(eventId: string): { streamId: string; events: [string, JSONRPCMessage][] } | undefined {
+    this.prune();
+    const last = this.events.get(eventId);
+    if (!last) return undefined;
+    const events: [string, JSONRPCMessage][] = [];
+    let seen = false;
+    for (const [id, event] of this.events) {
+      if (id === eventId) seen = true;
+      else if (seen && event.streamId === last.streamId) events.push([id, event.message]);
+    }
+    return { streamId: last.streamId, events };
   }
 
   /** Drops events beyond the count or older than the age limit (oldest first). */
@@ -37,14 +56,9 @@ export class SessionEventStore implements EventStore {
     lastEventId: string,
     { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> },
   ): Promise<string> {
-    this.prune();
-    const last = this.events.get(lastEventId);
-    if (!last) throw new Error(`event ${lastEventId} is unknown or too old to replay`);
-    let after = false;
-    for (const [id, event] of this.events) {
-      if (id === lastEventId) after = true;
-      else if (after && event.streamId === last.streamId) await send(id, event.message);
-    }
-    return last.streamId;
+    const found = this.after(lastEventId);
+    if (!found) throw new Error(`event ${lastEventId} is unknown or too old to replay`);
+    for (const [id, message] of found.events) await send(id, message);
+    return found.streamId;
   }
 }

@@ -8,6 +8,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { isJsonObject as isObject } from '../json-object.js';
 import { AnswerStream } from './answer-stream.js';
+import type { SessionEventStore } from './event-store.js';
 import { servedToolResult } from './tool-result.js';
 
 type Id = string | number;
@@ -20,6 +21,10 @@ const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
 
 /** The reason a call is cancelled with when its client goes away (the upstream is told it as text). */
 const CLIENT_GONE = new Error('the client closed the request');
+/** How long a resumable stream waits for its client to come back (the event store keeps 60 s). */
+const RESUME_WINDOW_MS = 60_000;
+/** Protocol revisions whose clients can resume a stream (the SDK sends priming events from these on). */
+const RESUMABLE_FROM = '2025-11-25';
 
 const isId = (value: unknown): value is Id => typeof value === 'string' || Number.isSafeInteger(value);
 const MESSAGE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
@@ -86,10 +91,15 @@ export class FastCalls {
   private readonly asked = new Map<string, Pending>();
   private nextAsk = 0;
   private ended = false;
+  /** Resumable streams by id, until their client took the answer or the resume window closed. */
+  private readonly streams = new Map<string, { stream: AnswerStream; attached(res: ServerResponse): void }>();
+  private nextStream = 0;
 
   constructor(
     private readonly sessionId: string,
     private readonly run: RunCall,
+    /** Given (tunnelled sessions), streams of clients that can resume get ids and are kept. */
+    private readonly events?: SessionEventStore,
   ) {}
 
   /** Ended with its session: a body read after that must not start a call. */
@@ -131,24 +141,59 @@ export class FastCalls {
     return false;
   }
 
-  /** Serves the call, writing its answer to `res`. */
-  serve(call: { id: Id; params: Json }, res: ServerResponse): void {
+  /**
+   * Serves the call, writing its answer to `res`. `protocolVersion` (the request's header) decides
+   * whether its stream can be resumed, as the SDK transport decides whether to prime one.
+   */
+  serve(call: { id: Id; params: Json }, res: ServerResponse, protocolVersion?: string): void {
     const controller = new AbortController();
-    const stream = new AnswerStream(res, this.sessionId);
+    const streamId =
+      this.events && protocolVersion && protocolVersion >= RESUMABLE_FROM
+        ? `fast-${this.nextStream++}`
+        : undefined;
+    const stream = new AnswerStream(
+      res,
+      this.sessionId,
+      streamId && this.events ? { events: this.events, streamId } : undefined,
+    );
     this.running.set(call.id, { controller, stream });
     let settled = false;
     const settle = () => {
       settled = true;
       if (this.running.get(call.id)?.controller === controller) this.running.delete(call.id);
     };
-    res.once('close', () => {
+    let giveUp: NodeJS.Timeout | undefined;
+    const forget = () => {
+      clearTimeout(giveUp);
+      if (streamId) this.streams.delete(streamId);
+    };
+    const cancel = () => {
+      forget();
       // Only a call still running is cancelled: aborting every finished one cost an Error per call.
       if (!settled) {
         settle();
         controller.abort(CLIENT_GONE);
       }
       stream.stop();
-    });
+    };
+    const onClose = (closed: ServerResponse) => () => {
+      // A resumable stream's client may come back (a tunnel dropped it): the call goes on, its
+      // events are kept, and only a client that stays away cancels it.
+      if (streamId && stream.canResume && !closed.writableFinished) {
+        giveUp = setTimeout(cancel, RESUME_WINDOW_MS);
+        giveUp.unref();
+      } else cancel();
+    };
+    res.once('close', onClose(res));
+    if (streamId) {
+      this.streams.set(streamId, {
+        stream,
+        attached: (again) => {
+          clearTimeout(giveUp);
+          again.once('close', onClose(again));
+        },
+      });
+    }
     const { signal } = controller;
     const ctx = {
       sessionId: this.sessionId,
@@ -183,9 +228,23 @@ export class FastCalls {
     );
   }
 
+  /**
+   * A GET with Last-Event-ID that names one of this class's streams: the answer goes on there.
+   * False when the id is not one of them (the SDK transport replays its own streams).
+   */
+  resume(lastEventId: string, res: ServerResponse): boolean {
+    for (const [streamId, { stream, attached }] of this.streams) {
+      if (!lastEventId.endsWith(`.${streamId}`) || !stream.attach(res, lastEventId)) continue;
+      attached(res);
+      return true;
+    }
+    return false;
+  }
+
   /** The session ended: every call is cancelled and its response closed. */
   close(): void {
     this.ended = true;
+    this.streams.clear();
     for (const { controller, stream } of this.running.values()) {
       controller.abort(new Error('the session ended'));
       stream.end();

@@ -70,7 +70,9 @@ export function withFastPath(options: FastPathOptions, app: RequestListener): Re
       const now = options.session(sessionId as string, req);
       return now?.calls === session.calls && !now.calls.closed ? now : undefined;
     };
-    options.bodies.reserve(req as Request, res as Response, () => readBody(req, res, length, still, app));
+    options.bodies.reserve(req as Request, res as Response, () =>
+      readBody(req, res, length, still, app, version),
+    );
   };
 }
 
@@ -80,6 +82,7 @@ function readBody(
   length: number,
   session: () => { calls: FastCalls; begin(res: ServerResponse): void } | undefined,
   app: RequestListener,
+  protocolVersion: string | undefined,
 ): void {
   const chunks: Buffer[] = [];
   let received = 0;
@@ -109,7 +112,7 @@ function readBody(
     const call = live ? fastToolCall(message) : undefined;
     if (live && call) {
       live.begin(res);
-      live.calls.serve(call, res);
+      live.calls.serve(call, res, protocolVersion);
       return;
     }
     if (live?.calls.take(message)) {

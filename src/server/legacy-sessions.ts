@@ -102,15 +102,15 @@ export class LegacySessions {
   }
 
   /**
-   * Session `id`'s hot path, when it has one: sessions with resumable streams (tunnelled) keep the
-   * SDK transport for everything, since their events must be stored for replay.
+   * Session `id`'s hot path, for requests of whoever opened it (`owner`). Its streams are
+   * resumable in tunnelled sessions too (FastCalls keeps their events in the session's store).
    */
   fastSession(
     id: string,
     owner?: string,
   ): { calls: FastCalls; begin(res: ServerResponse): void } | undefined {
     const session = this.sessions.get(id);
-    if (!session || session.events || session.owner !== owner) return undefined;
+    if (!session || session.owner !== owner) return undefined;
     return {
       calls: session.fast,
       begin: (res) => {
@@ -132,6 +132,11 @@ export class LegacySessions {
       session.open--;
       session.lastActive = Date.now();
     });
+    // A client taking up a hot-path stream it lost: FastCalls owns those, the SDK knows nothing of them.
+    const lastEventId = req.headers['last-event-id'];
+    if (req.method === 'GET' && typeof lastEventId === 'string' && session.fast.resume(lastEventId, res)) {
+      return true;
+    }
     if (req.method === 'POST') {
       // Answers to the hot path's requests to the client, and cancellations of its calls, may come
       // this way too (in a batch, chunked, compressed): the SDK server would drop them.
@@ -224,7 +229,7 @@ export class LegacySessions {
           });
         });
         started();
-        fast = new FastCalls(id, (params, ctx) => this.options.callTool(server, params, ctx));
+        fast = new FastCalls(id, (params, ctx) => this.options.callTool(server, params, ctx), events);
         this.sessions.set(id, {
           server,
           transport,
