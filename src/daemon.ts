@@ -1,14 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import { AccessToken } from './access/access-token.js';
+import { ActivityLog, defaultActivityPath } from './activity/activity-log.js';
+import { callRecorder } from './activity/call-recorder.js';
+import { activitySecretsOf } from './activity/redact-secrets.js';
 import { LoginFlows, loginTarget } from './auth/login.js';
 import { OAuthManager } from './auth/oauth-manager.js';
 import { TokenStore } from './auth/token-store.js';
 import { Catalog } from './catalog/catalog.js';
 import { ServedCacheWriter } from './catalog/served-cache.js';
 import { ConfigReloader, type ReloadOutcome } from './config/reloader.js';
-import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from './config/schema.js';
+import {
+  type BridgeConfig,
+  type HttpUpstreamConfig,
+  type UpstreamConfig,
+  usesOAuth,
+} from './config/schema.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
+import type { BridgeMetrics } from './metrics/metrics.js';
 import { connectorApi } from './public/connector-api.js';
 import { ownerPassword } from './public/owner-password.js';
 import { type PublicListener, startPublicListener } from './public/public-listener.js';
@@ -55,6 +64,8 @@ export interface Daemon {
   readonly registry: UpstreamRegistry;
   /** OAuth tokens of the remote upstreams. */
   readonly oauth: OAuthManager;
+  /** One line per tool call, prompt get and resource read (activity-log.ts). */
+  readonly activity: ActivityLog;
   /** The listener for ChatGPT and claude.ai connectors; undefined without `public.url`. */
   readonly public: PublicListener | undefined;
   /** The local access token clients must send; undefined with `"auth": "none"`. */
@@ -115,7 +126,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     : undefined;
   const flows = new LoginFlows(oauth, logger);
   let redirectPort = config.port;
-  const catalog = new Catalog(registry);
+  const activity = ActivityLog.open({
+    file: defaultActivityPath(config.logPath),
+    recordArguments: config.activityLog?.arguments ?? false,
+    knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams),
+    onError: (error) =>
+      logger.warn(
+        { err: errorMessage(error) },
+        'the activity log cannot be written; it is kept in memory only',
+      ),
+  });
+  // Made after the catalog (it reads its tool names): the recorder looks it up when a call ends.
+  let metrics: BridgeMetrics | undefined;
+  const catalog = new Catalog(
+    registry,
+    callRecorder({ activity, metrics: () => metrics, listener: 'local' }),
+  );
   const servedCache = new ServedCacheWriter({
     configDir: config.configDir,
     catalog,
@@ -201,6 +227,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger,
         sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
         cimdFetch: options.cimdFetch,
+        onCall: callRecorder({ activity, metrics: () => metrics, listener: 'public' }),
       });
     } catch (error) {
       server.close();
@@ -235,6 +262,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   let closing: Promise<void> | undefined;
   return {
+    activity,
     url,
     port,
     registry,
@@ -262,10 +290,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await servedCache.close();
         await registry.stop();
         oauth.close();
+        await activity.close();
         await stopped;
         logger.info('mcp-bridge stopped');
       })();
       return closing;
     },
+  };
+}
+
+/** The secret values of the upstreams as configured now, computed once per config (not per call). */
+function secretsOf(current: () => readonly UpstreamConfig[]): () => readonly string[] {
+  let seen: readonly UpstreamConfig[] | undefined;
+  let secrets: readonly string[] = [];
+  return () => {
+    const upstreams = current();
+    if (upstreams !== seen) {
+      seen = upstreams;
+      secrets = activitySecretsOf(upstreams);
+    }
+    return secrets;
   };
 }

@@ -5,6 +5,7 @@ import type { Listed } from '../upstream/state.js';
 import type { CallOptions, Upstream } from '../upstream/upstream.js';
 import { ListChanges, type ListKind } from './list-changes.js';
 import { type Merged, mergeUpstreams, NAMESPACED_URI, type Route } from './merge.js';
+import { type CallObserver, observed } from './observed.js';
 
 /**
  * The merged view clients see: every upstream's tools and prompts under `<upstream>__<name>` (or
@@ -19,7 +20,11 @@ export class Catalog {
   private signatures: Record<ListKind, string> = { tools: '', prompts: '', resources: '' };
   private readonly changes: ListChanges;
 
-  constructor(private readonly registry: UpstreamSource) {
+  constructor(
+    private readonly registry: UpstreamSource,
+    /** Told of every tools/call, prompts/get and resources/read as it ends (activity log, metrics). */
+    private readonly onCall?: CallObserver,
+  ) {
     this.rebuild();
     this.changes = new ListChanges(registry, () => this.rebuild());
   }
@@ -67,16 +72,22 @@ export class Catalog {
     options: CallOptions = {},
   ): Promise<Record<string, unknown>> {
     const route = this.merged.toolRoutes.get(params.name);
-    if (!route) {
-      throw new BridgeError(
-        'UNKNOWN_TOOL',
-        `unknown tool "${params.name}"; call tools/list for the available tools`,
-        {
-          details: { tool: params.name },
-        },
-      );
-    }
-    return this.upstream(route).callTool({ ...params, name: route.original }, options);
+    const run = () => {
+      if (!route) {
+        throw new BridgeError(
+          'UNKNOWN_TOOL',
+          `unknown tool "${params.name}"; call tools/list for the available tools`,
+          { details: { tool: params.name } },
+        );
+      }
+      return this.upstream(route).callTool({ ...params, name: route.original }, options);
+    };
+    if (!this.onCall) return run();
+    return observed(
+      this.onCall,
+      { kind: 'tool', name: params.name, route, arguments: params.arguments, options },
+      run,
+    );
   }
 
   async getPrompt(
@@ -85,16 +96,18 @@ export class Catalog {
   ): Promise<Record<string, unknown>> {
     const name = String(params.name ?? '');
     const route = this.merged.promptRoutes.get(name);
-    if (!route) {
-      throw new BridgeError(
-        'UNKNOWN_PROMPT',
-        `unknown prompt "${name}"; call prompts/list for the available prompts`,
-        {
-          details: { prompt: name },
-        },
-      );
-    }
-    return this.upstream(route).forward('prompts/get', { ...params, name: route.original }, options);
+    const run = () => {
+      if (!route) {
+        throw new BridgeError(
+          'UNKNOWN_PROMPT',
+          `unknown prompt "${name}"; call prompts/list for the available prompts`,
+          { details: { prompt: name } },
+        );
+      }
+      return this.upstream(route).forward('prompts/get', { ...params, name: route.original }, options);
+    };
+    if (!this.onCall) return run();
+    return observed(this.onCall, { kind: 'prompt', name, route, arguments: params.arguments, options }, run);
   }
 
   /** resources/read, resources/subscribe and resources/unsubscribe, routed by URI. */
@@ -103,8 +116,19 @@ export class Catalog {
     params: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<Record<string, unknown>> {
-    const route = this.routeUri(String(params.uri ?? ''));
-    return this.upstream(route).forward(method, { ...params, uri: route.original }, options);
+    const uri = String(params.uri ?? '');
+    const run = () => {
+      const route = this.routeUri(uri);
+      return this.upstream(route).forward(method, { ...params, uri: route.original }, options);
+    };
+    if (!this.onCall || method !== 'resources/read') return run();
+    let route: Route | undefined;
+    try {
+      route = this.routeUri(uri);
+    } catch {
+      // Unknown: recorded as such when run() throws the same error.
+    }
+    return observed(this.onCall, { kind: 'resource', name: uri, route, arguments: undefined, options }, run);
   }
 
   /** completion/complete, routed by the prompt or resource template it refers to. */

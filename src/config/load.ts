@@ -90,6 +90,7 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     maxConnections: data.maxConnections ?? DEFAULTS.maxConnections,
     maxBodyBytesInFlight: data.maxBodyBytesInFlight ?? DEFAULTS.maxBodyBytesInFlight,
     maxSessions: data.maxSessions ?? DEFAULTS.maxSessions,
+    activityLog: { arguments: data.activityLog?.arguments ?? false },
     public: publicConfig(
       data.public && {
         ...data.public,

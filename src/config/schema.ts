@@ -165,6 +165,7 @@ export const ConfigFileSchema = strictObject({
   maxBodyBytesInFlight: z.number().int().min(1024).optional(),
   maxSessions: z.number().int().min(1).max(1_000_000).optional(),
   public: PublicSchema.optional(),
+  activityLog: strictObject({ arguments: z.boolean().optional() }).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -267,6 +268,8 @@ export interface BridgeConfig {
   readonly maxBodyBytesInFlight?: number;
   /** Open 2025-era sessions (Mcp-Session-Id); an initialize past it gets 503. */
   readonly maxSessions?: number;
+  /** `activityLog.arguments`: record (redacted) arguments and results in the activity log. */
+  readonly activityLog?: { readonly arguments: boolean } | undefined;
   /** The public listener for ChatGPT and claude.ai (its own OAuth); absent without `public.url`. */
   readonly public?: PublicConfig | undefined;
 }

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Catalog } from '../catalog/catalog.js';
+import type { CallObserver } from '../catalog/observed.js';
 import type { BridgeConfig, PublicConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { createLimitedServer, httpLimits, markSocketAuthenticated } from '../server/limits.js';
@@ -24,6 +25,8 @@ export interface PublicListenerOptions {
   readonly registry: UpstreamRegistry;
   readonly logger: Logger;
   readonly sessionIdleTimeoutMs?: number | undefined;
+  /** Told of every call on this listener (the activity log, the metrics). */
+  readonly onCall?: CallObserver | undefined;
   /** Tests: fetch of Client ID Metadata Documents (see ProviderOptions.fetch). */
   readonly cimdFetch?: typeof fetch | undefined;
 }
@@ -65,7 +68,7 @@ export async function startPublicListener(options: PublicListenerOptions): Promi
     fetch: options.cimdFetch,
   });
   const view = registryView(options.registry, (name) => !pub.upstreams || pub.upstreams.includes(name));
-  const catalog = new Catalog(view);
+  const catalog = new Catalog(view, options.onCall);
   const sessions = new SessionManager({
     catalog,
     registry: view,

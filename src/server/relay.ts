@@ -1,5 +1,6 @@
 import {
   CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
   LOG_LEVEL_META_KEY,
   PROTOCOL_VERSION_META_KEY,
   type Server,
@@ -59,8 +60,18 @@ export class Relay {
     const send = (notification: { method: string; params: Record<string, unknown> }) => {
       relayed = relayed.then(() => ctx.mcpReq.notify(notification as never)).catch(() => {});
     };
+    const info = (modern ? envelope?.[CLIENT_INFO_META_KEY] : server.getClientVersion()) as
+      | { name?: unknown; version?: unknown }
+      | undefined;
     const base: CallOptions = {
       caller: server,
+      who: {
+        name: typeof info?.name === 'string' ? info.name : undefined,
+        version: typeof info?.version === 'string' ? info.version : undefined,
+        session: ctx.sessionId,
+        requestId: ctx.mcpReq.id,
+        era: modern ? '2026-07-28' : '2025',
+      },
       signal: ctx.mcpReq.signal,
       onprogress:
         progressToken === undefined

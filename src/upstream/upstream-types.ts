@@ -61,6 +61,15 @@ export interface UpstreamOptions {
   readonly resolveConfig?: (config: UpstreamConfig) => Promise<UpstreamConfig>;
 }
 
+/** A downstream client, for the activity log: its clientInfo, session or request id, era. */
+export interface CallerInfo {
+  readonly name?: string | undefined;
+  readonly version?: string | undefined;
+  readonly session?: string | undefined;
+  readonly requestId?: string | number | undefined;
+  readonly era: '2025' | '2026-07-28';
+}
+
 export interface CallOptions {
   /** Cancels the upstream request. */
   readonly signal?: AbortSignal | undefined;
@@ -72,6 +81,8 @@ export interface CallOptions {
   readonly onServerRequest?: ((request: ServerRequest) => Promise<Record<string, unknown>>) | undefined;
   /** Who is calling (the downstream session): calls of one caller share its client. */
   readonly caller?: object | undefined;
+  /** The caller as the activity log records it (relay.ts fills it in). */
+  readonly who?: CallerInfo | undefined;
   /** A log message the upstream sent while the call was running (already tagged with the upstream). */
   readonly onLog?: ((params: Record<string, unknown>) => void) | undefined;
   /** What the calling client declared; a 2026-07-28 upstream gets it in each request's `_meta`. */

@@ -13,6 +13,7 @@ import type { CallOptions, PassthroughResult, UpstreamOptions } from './upstream
 
 export type {
   BackoffOptions,
+  CallerInfo,
   CallOptions,
   CreateTransport,
   ManagedTransport,
@@ -196,6 +197,22 @@ export class Upstream {
    */
   retryNow(): void {
     this.supervisor.retryNow();
+  }
+
+  /**
+   * "Reconnect now" (the status page): a ready connection is closed and made again at once, a
+   * `failed` or `needs_auth` one tries again. False while it is connecting or backing off anyway.
+   */
+  reconnectNow(): boolean {
+    const { state } = this.current;
+    if (state === 'failed' || state === 'needs_auth') {
+      this.retryNow();
+      return true;
+    }
+    const generation = this.supervisor.current;
+    if (state !== 'ready' || !generation?.live) return false;
+    this.reconnect(generation);
+    return true;
   }
 
   /** The grant is gone: end the connection and wait in `needs_auth` for a login. */

@@ -1,0 +1,46 @@
+import type { CallObserver } from '../catalog/observed.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
+import type { ActivityLog } from './activity-log.js';
+import { jsonByteLength } from './json-size.js';
+
+export interface CallRecorderOptions {
+  readonly activity?: ActivityLog | undefined;
+  /** A function: the metrics are made after the catalog they read their tool names from. */
+  readonly metrics?: (() => BridgeMetrics | undefined) | undefined;
+  /** Which listener's catalog this observes. */
+  readonly listener: 'local' | 'public';
+}
+
+/**
+ * A catalog's observer: each finished tools/call, prompts/get and resources/read becomes one
+ * activity log line, and each tools/call one count and duration in the metrics.
+ */
+export function callRecorder(options: CallRecorderOptions): CallObserver {
+  const { activity, metrics, listener } = options;
+  return (call) => {
+    if (call.kind === 'tool')
+      metrics?.()?.toolCall(call.route?.upstream, call.name, call.outcome, call.durationMs);
+    if (!activity) return;
+    const who = call.who;
+    activity.record({
+      kind: call.kind,
+      client: {
+        ...(who?.name !== undefined ? { name: who.name } : {}),
+        ...(who?.version !== undefined ? { version: who.version } : {}),
+        ...(who?.session !== undefined ? { session: who.session } : {}),
+        ...(who?.requestId !== undefined ? { requestId: who.requestId } : {}),
+        era: who?.era ?? '2025',
+        listener,
+      },
+      name: call.name,
+      ...(call.route && call.route.original !== call.name ? { original: call.route.original } : {}),
+      ...(call.route ? { upstream: call.route.upstream } : {}),
+      durationMs: Math.round(call.durationMs * 10) / 10,
+      outcome: call.outcome,
+      ...(call.errorCode !== undefined ? { errorCode: call.errorCode } : {}),
+      ...(call.result !== undefined ? { resultBytes: jsonByteLength(call.result) } : {}),
+      arguments: call.arguments,
+      result: call.result,
+    });
+  };
+}
