@@ -20,6 +20,11 @@ export const CONNECTORS_FILE_NAME = 'connectors.json';
 const PERSISTED = new Set(['Client', 'Grant', 'AccessToken', 'RefreshToken']);
 /** Kept under a hash of their value: the file alone does not hand out working tokens. */
 const HASHED = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
+/**
+ * Registration is open to anyone who knows the public URL (that is how ChatGPT and claude.ai
+ * connect), so registrations nobody consented to are capped: past this many, the oldest go.
+ */
+export const MAX_UNCONSENTED_CLIENTS = 100;
 /** A client's "last used" is written at most this often (it is for people, not for security). */
 const TOUCH_PERSIST_MS = 60_000;
 
@@ -179,7 +184,10 @@ export class OAuthStore {
     const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null;
     const stored = HASHED.has(model) ? { ...payload, jti: undefined } : { ...payload };
     if (HASHED.has(model)) delete stored.jti;
-    this.entries.set(this.key(model, id), { payload: stored, expiresAt });
+    const key = this.key(model, id);
+    const added = !this.entries.has(key);
+    this.entries.set(key, { payload: stored, expiresAt });
+    if (model === 'Client' && added) this.capUnconsented();
     // A refresh keeps its grant alive: the refresh lifetime is sliding, the grant's must follow it.
     if (model === 'RefreshToken' && payload.grantId && typeof payload.exp === 'number') {
       const grant = this.live(this.key('Grant', payload.grantId));
@@ -189,6 +197,24 @@ export class OAuthStore {
       }
     }
     if (PERSISTED.has(model)) await this.persist();
+  }
+
+  /** Drops the oldest registrations without a grant beyond MAX_UNCONSENTED_CLIENTS. */
+  private capUnconsented(): void {
+    const consented = new Set<string>();
+    for (const [key, entry] of this.entries) {
+      if (key.startsWith('Grant:') && entry.payload.clientId) consented.add(entry.payload.clientId);
+    }
+    const unconsented = [...this.entries.keys()].filter(
+      (key) => key.startsWith('Client:') && !consented.has(key.slice('Client:'.length)),
+    );
+    const excess = unconsented.length - MAX_UNCONSENTED_CLIENTS;
+    if (excess <= 0) return;
+    for (const key of unconsented.slice(0, excess)) this.entries.delete(key);
+    this.log.warn(
+      { dropped: excess, kept: MAX_UNCONSENTED_CLIENTS },
+      'many client registrations without a consent: dropped the oldest (someone may be registering clients at your public URL)',
+    );
   }
 
   private async consume(model: string, id: string) {

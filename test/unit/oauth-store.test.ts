@@ -136,3 +136,25 @@ describe('BearerCheck', () => {
     }
   });
 });
+
+describe('OAuthStore registration cap', () => {
+  it('keeps registrations with a consent and drops the oldest unconsented beyond the cap', async () => {
+    const t = makeTempDir();
+    try {
+      const { MAX_UNCONSENTED_CLIENTS } = await import('../../src/public/oauth-store.js');
+      const store = await OAuthStore.open(t.dir, createSilentLogger());
+      const Adapter = store.adapter();
+      await new Adapter('Client').upsert('consented', { client_id: 'consented' });
+      await new Adapter('Grant').upsert('g', { clientId: 'consented', exp: now() + 100 }, 100);
+      for (let i = 0; i < MAX_UNCONSENTED_CLIENTS + 5; i++)
+        await new Adapter('Client').upsert(`spam-${i}`, { client_id: `spam-${i}` });
+      const ids = store.connectors().map((c) => c.clientId);
+      expect(ids).toContain('consented');
+      expect(ids).not.toContain('spam-0');
+      expect(ids).toContain(`spam-${MAX_UNCONSENTED_CLIENTS + 4}`);
+      expect(ids).toHaveLength(MAX_UNCONSENTED_CLIENTS + 1);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
