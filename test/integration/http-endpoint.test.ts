@@ -62,7 +62,8 @@ describe('the HTTP endpoint', () => {
   }
 
   it('lets a tunnelled client whose response stream broke resume it with Last-Event-ID', async () => {
-    // Through a tunnel (an allowed non-loopback Host) streams are resumable…
+    // Through a tunnel (an allowed non-loopback Host) streams are resumable: a call answered
+    // within 1 s is plain JSON (nothing to resume), a slower one's stream primes and keeps ids…
     const host = 'bridge.tunnel.test';
     const session = await openSession(host);
     const headers = {
@@ -92,7 +93,7 @@ describe('the HTTP endpoint', () => {
           jsonrpc: '2.0',
           id: 7,
           method: 'tools/call',
-          params: { name: 'fake__slow', arguments: { ms: 600 } },
+          params: { name: 'fake__slow', arguments: { ms: 1600 } },
         }),
       );
       setTimeout(() => reject(new Error('no priming event')), 5000).unref();
@@ -110,7 +111,7 @@ describe('the HTTP endpoint', () => {
       .split('\n')
       .filter((line) => line.startsWith('data: ') && line.length > 6)
       .map((line) => JSON.parse(line.slice(6)));
-    expect(messages.at(-1)).toMatchObject({ id: 7, result: { content: [{ text: 'slept 600' }] } });
+    expect(messages.at(-1)).toMatchObject({ id: 7, result: { content: [{ text: 'slept 1600' }] } });
 
     // …and on loopback they are not (a priming event costs every call about a millisecond).
     const local = await openSession();
