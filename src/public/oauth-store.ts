@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { z } from 'zod';
-import { BridgeError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { tightenDir } from '../store/file-safety.js';
-import { parseJsonText } from '../store/json-file.js';
-import { moveAside } from '../store/move-aside.js';
-import { writeFileAtomic } from '../store/write-file-atomic.js';
+import { type ConnectorInfo, listConnectors } from './connector-list.js';
+import { type Entry, readStoreFile, type StoreContents, writeStoreFile } from './store-file.js';
+
+export type { ConnectorInfo } from './connector-list.js';
 
 export const CONNECTORS_FILE_NAME = 'connectors.json';
 
@@ -25,101 +23,53 @@ const HASHED = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode']);
  * connect), so registrations nobody consented to are capped: past this many, the oldest go.
  */
 export const MAX_UNCONSENTED_CLIENTS = 100;
+/** Logins in progress (interactions, codes, browser sessions) kept at most, per kind. */
+const MAX_TRANSIENT_PER_MODEL = 1000;
+/** How often expired entries are dropped (reads drop them too, but nothing reads abandoned logins). */
+const SWEEP_MS = 60_000;
 /** A client's "last used" is written at most this often (it is for people, not for security). */
 const TOUCH_PERSIST_MS = 60_000;
 
-const EntrySchema = z.object({
-  payload: z.looseObject({}),
-  /** Epoch ms; null: never (registrations). */
-  expiresAt: z.number().nullable(),
-});
-type Entry = { payload: AdapterPayload; expiresAt: number | null };
-
-const FileSchema = z.looseObject({
-  version: z.literal(1),
-  /** By `<model>:<id>` (token ids hashed). */
-  entries: z.record(z.string(), EntrySchema),
-  /** Epoch ms a connector last sent a valid token, by client id. */
-  lastUsed: z.record(z.string(), z.number()),
-});
-
-/** A connector as `mcp-bridge connectors list` shows it. */
-export interface ConnectorInfo {
-  readonly clientId: string;
-  readonly clientName: string | undefined;
-  readonly redirectHosts: readonly string[];
-  /** Epoch ms. */
-  readonly createdAt: number | undefined;
-  readonly lastUsedAt: number | undefined;
-  readonly scopes: readonly string[];
-  /** Live grants (one per consent). */
-  readonly grants: number;
-}
+const modelOf = (key: string) => key.slice(0, key.indexOf(':'));
 
 /**
  * connectors.json: the bridge's own authorization server state, behind oidc-provider's adapter
  * interface. Everything is served from memory; every change that oidc-provider waits for is on
- * disk (temp + fsync + rename, mode 0600 in the 0700 config dir) before the call returns, so a
- * token a client received is never lost to a crash. Concurrent changes share one write.
+ * disk (store-file.ts: temp + fsync + rename, mode 0600 in the 0700 config dir) before the call
+ * returns, so a token a client received is never lost to a crash. Concurrent changes share one
+ * write.
  */
-export class OAuthStore {
-  readonly file: string;
-  private readonly entries = new Map<string, Entry>();
-  private readonly lastUsed = new Map<string, number>();
+export class OAuthStore implements StoreContents {
+  readonly entries: Map<string, Entry>;
+  readonly lastUsed: Map<string, number>;
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly revokedListeners = new Set<(grantIds: ReadonlySet<string>) => void>();
   /** Bumped by every change; `written` is the version the file holds. */
   private version = 0;
   private written = 0;
   private writing: Promise<void> | undefined;
+  private readonly sweeper: NodeJS.Timeout;
 
   private constructor(
-    configDir: string,
+    readonly file: string,
+    contents: StoreContents,
     private readonly log: Logger,
   ) {
-    this.file = join(configDir, CONNECTORS_FILE_NAME);
+    this.entries = contents.entries;
+    this.lastUsed = contents.lastUsed;
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
   }
 
   /** Reads the file; a corrupt one is moved aside (connectors must log in again) and reported. */
   static async open(configDir: string, log: Logger): Promise<OAuthStore> {
-    const store = new OAuthStore(configDir, log);
-    await store.load();
-    return store;
+    const file = join(configDir, CONNECTORS_FILE_NAME);
+    return new OAuthStore(file, await readStoreFile(file, log), log);
   }
 
-  private async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new BridgeError(
-        'CONFIG_INVALID',
-        `cannot read ${this.file}: ${errorMessage(error)}; it should be readable by this user only (mode 0600)`,
-        { cause: error, details: { file: this.file } },
-      );
-    }
-    const parsed = parseJsonText(text, FileSchema);
-    if (!parsed.ok) {
-      const aside = await moveAside(this.file);
-      if (!aside) {
-        throw new BridgeError(
-          'CONFIG_INVALID',
-          `${this.file} is corrupt (${parsed.problem}) and could not be moved aside; move or delete it`,
-          { details: { file: this.file } },
-        );
-      }
-      this.log.error(
-        { file: this.file, movedTo: aside, err: parsed.problem },
-        'the connectors file is corrupt; moved it aside: every connector must connect again',
-      );
-      return;
-    }
-    const now = Date.now();
-    for (const [key, entry] of Object.entries(parsed.value.entries)) {
-      if (entry.expiresAt === null || entry.expiresAt > now) this.entries.set(key, entry as unknown as Entry);
-    }
-    for (const [clientId, at] of Object.entries(parsed.value.lastUsed)) this.lastUsed.set(clientId, at);
+  /** Stops the sweep (the daemon is closing). */
+  close(): void {
+    clearInterval(this.sweeper);
   }
 
   /** oidc-provider's `adapter` option. */
@@ -188,6 +138,7 @@ export class OAuthStore {
     const added = !this.entries.has(key);
     this.entries.set(key, { payload: stored, expiresAt });
     if (model === 'Client' && added) this.capUnconsented();
+    if (!PERSISTED.has(model) && added) this.capTransient(model);
     // A refresh keeps its grant alive: the refresh lifetime is sliding, the grant's must follow it.
     if (model === 'RefreshToken' && payload.grantId && typeof payload.exp === 'number') {
       const grant = this.live(this.key('Grant', payload.grantId));
@@ -197,6 +148,31 @@ export class OAuthStore {
       }
     }
     if (PERSISTED.has(model)) await this.persist();
+  }
+
+  /** Logins nobody finishes cost memory only up to the cap: the oldest of their kind go first. */
+  private capTransient(model: string): void {
+    const prefix = `${model}:`;
+    const count = () => {
+      let n = 0;
+      for (const key of this.entries.keys()) if (key.startsWith(prefix)) n++;
+      return n;
+    };
+    if (count() <= MAX_TRANSIENT_PER_MODEL) return;
+    this.sweep();
+    let excess = count() - MAX_TRANSIENT_PER_MODEL;
+    for (const key of this.entries.keys()) {
+      if (excess <= 0) break;
+      if (!key.startsWith(prefix)) continue;
+      this.entries.delete(key);
+      excess--;
+    }
+  }
+
+  private sweep(now = Date.now()): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt !== null && entry.expiresAt <= now) this.entries.delete(key);
+    }
   }
 
   /** Drops the oldest registrations without a grant beyond MAX_UNCONSENTED_CLIENTS. */
@@ -231,7 +207,7 @@ export class OAuthStore {
       if (!match(key, entry)) continue;
       this.entries.delete(key);
       if (key.startsWith('Grant:')) grantIds.add(key.slice('Grant:'.length));
-      persisted ||= PERSISTED.has(key.slice(0, key.indexOf(':')));
+      persisted ||= PERSISTED.has(modelOf(key));
     }
     if (grantIds.size > 0) for (const listener of this.revokedListeners) listener(grantIds);
     if (persisted) await this.persist();
@@ -261,38 +237,8 @@ export class OAuthStore {
 
   /** Every connector with a registration or a live grant, oldest first. */
   connectors(): ConnectorInfo[] {
-    const byClient = new Map<string, { client?: AdapterPayload; grants: AdapterPayload[] }>();
-    const at = (clientId: string) => {
-      let found = byClient.get(clientId);
-      if (!found) {
-        found = { grants: [] };
-        byClient.set(clientId, found);
-      }
-      return found;
-    };
-    for (const [key] of this.entries) {
-      const entry = this.live(key);
-      if (!entry) continue;
-      if (key.startsWith('Client:')) at(String(entry.payload.client_id)).client = entry.payload;
-      else if (key.startsWith('Grant:') && entry.payload.clientId)
-        at(entry.payload.clientId).grants.push(entry.payload);
-    }
-    return [...byClient]
-      .map(([clientId, { client, grants }]) => ({
-        clientId,
-        clientName: typeof client?.client_name === 'string' ? client.client_name : undefined,
-        redirectHosts: [...new Set((client?.redirect_uris ?? []).map((uri) => URL.parse(uri)?.host ?? uri))],
-        createdAt:
-          typeof client?.client_id_issued_at === 'number'
-            ? client.client_id_issued_at * 1000
-            : grants.length > 0
-              ? Math.min(...grants.map((g) => (g.iat ?? 0) * 1000))
-              : undefined,
-        lastUsedAt: this.lastUsed.get(clientId),
-        scopes: [...new Set(grants.flatMap(grantScopes))].sort(),
-        grants: grants.length,
-      }))
-      .sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
+    this.sweep();
+    return listConnectors(this.entries, this.lastUsed);
   }
 
   /**
@@ -327,7 +273,7 @@ export class OAuthStore {
         continue;
       }
       const version = this.version;
-      this.writing = this.write().then(() => {
+      this.writing = writeStoreFile(this.file, this, (key) => PERSISTED.has(modelOf(key))).then(() => {
         this.written = Math.max(this.written, version);
       });
       try {
@@ -337,24 +283,4 @@ export class OAuthStore {
       }
     }
   }
-
-  private async write(): Promise<void> {
-    const entries: Record<string, Entry> = {};
-    const now = Date.now();
-    for (const [key, entry] of this.entries) {
-      if (!PERSISTED.has(key.slice(0, key.indexOf(':')))) continue;
-      if (entry.expiresAt !== null && entry.expiresAt <= now) continue;
-      entries[key] = entry;
-    }
-    const data = { version: 1, entries, lastUsed: Object.fromEntries(this.lastUsed) };
-    await writeFileAtomic(this.file, `${JSON.stringify(data)}\n`, { mode: 0o600 });
-    await tightenDir(join(this.file, '..'));
-  }
-}
-
-function grantScopes(grant: AdapterPayload): string[] {
-  const g = grant as { openid?: { scope?: string }; resources?: Record<string, string> };
-  return [g.openid?.scope ?? '', ...Object.values(g.resources ?? {})]
-    .flatMap((s) => s.split(' '))
-    .filter(Boolean);
 }

@@ -13,6 +13,9 @@ export const OWNER_ACCOUNT = 'owner';
 export const MCP_SCOPE = 'mcp';
 /** Path of the consent page; oidc-provider sends the browser there with the interaction's uid. */
 export const CONSENT_PATH = '/consent';
+const MAX_REDIRECT_URIS = 10;
+const MAX_CLIENT_NAME = 200;
+const MAX_CLIENT_METADATA_BYTES = 8192;
 /** A hidden client metadata key: its validator is where oidc-provider lets us check every registration. */
 const POLICY_KEY = 'mcp_bridge_policy';
 
@@ -71,7 +74,13 @@ export async function createProvider(options: ProviderOptions): Promise<Provider
       userinfo: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       registration: { enabled: true, initialAccessToken: false },
-      revocation: { enabled: true },
+      // Only a client's own tokens (revoking one of another client's is refused, not reported).
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      // Nothing of MCP needs pushed requests: one endpoint fewer on the internet.
+      pushedAuthorizationRequests: { enabled: false },
       clientIdMetadataDocument: {
         enabled: true,
         ack: 'draft-02',
@@ -99,8 +108,27 @@ export async function createProvider(options: ProviderOptions): Promise<Provider
       // Runs for every registration, every CIMD document and every client loaded from the store.
       validator(_ctx, key, _value, metadata) {
         if (key !== POLICY_KEY) return;
-        delete (metadata as Record<string, unknown>)[POLICY_KEY];
-        for (const uri of metadata.redirect_uris ?? []) {
+        const record = metadata as Record<string, unknown>;
+        delete record[POLICY_KEY];
+        // Registration is open to the internet: what a client may store is kept small.
+        delete record.sector_identifier_uri;
+        const uris: unknown = metadata.redirect_uris ?? [];
+        if (
+          !Array.isArray(uris) ||
+          uris.length > MAX_REDIRECT_URIS ||
+          uris.some((u) => typeof u !== 'string')
+        ) {
+          throw new errors.InvalidRedirectUri(`redirect_uris must be at most ${MAX_REDIRECT_URIS} strings`);
+        }
+        if (typeof record.client_name === 'string' && record.client_name.length > MAX_CLIENT_NAME) {
+          throw new errors.InvalidClientMetadata(`client_name must be at most ${MAX_CLIENT_NAME} characters`);
+        }
+        if (JSON.stringify(record).length > MAX_CLIENT_METADATA_BYTES) {
+          throw new errors.InvalidClientMetadata(
+            `client metadata must be at most ${MAX_CLIENT_METADATA_BYTES} bytes`,
+          );
+        }
+        for (const uri of uris as string[]) {
           if (!redirectAllowed(uri, config.redirectUris)) {
             throw new errors.InvalidRedirectUri(
               `redirect_uri ${uri} is not allowed: only ChatGPT's and Claude's callbacks, loopback addresses and the URIs in public.redirectUris are`,
@@ -191,10 +219,10 @@ function logEvents(provider: Provider, logger: Logger): void {
       'connector token issued',
     ),
   );
-  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: Error & { error_description?: string }) => {
-    const reuse = error.error_description === 'refresh token already used';
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: Error & { error_detail?: string }) => {
+    const reuse = error.error_detail === 'refresh token already used';
     logger.warn(
-      { ...client(ctx), err: error.message, detail: error.error_description },
+      { ...client(ctx), err: error.message, detail: error.error_detail },
       reuse
         ? 'a spent refresh token was used again: its grant is revoked, the connector must connect again'
         : 'connector token request refused',

@@ -18,7 +18,8 @@ import { httpLimits } from '../server/limits.js';
 import { RefusalLog } from '../server/refusal.js';
 import type { SessionManager } from '../server/session.js';
 import type { BearerCheck, BearerResult } from './bearer.js';
-import { MCP_SCOPE } from './provider.js';
+import { pageHeaders, renderMessagePage } from './consent-page.js';
+import { CONSENT_PATH, MCP_SCOPE } from './provider.js';
 
 export interface PublicAppOptions {
   readonly config: Pick<
@@ -58,7 +59,7 @@ export function createPublicApp(options: PublicAppOptions): RequestListener {
   app.disable('x-powered-by');
   app.set('etag', false);
   // The public host, and loopback names for tunnels that rewrite Host to localhost.
-  app.use(hostGuard([issuer.host, ...config.allowedHosts]));
+  app.use(hostGuard([issuer.hostname, ...config.allowedHosts]));
 
   const metadata = {
     resource,
@@ -131,7 +132,16 @@ export function createPublicApp(options: PublicAppOptions): RequestListener {
     }
     oidc(req, res);
   });
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // The consent form's own parser refused its body: a page for the browser, not JSON-RPC.
+    if (req.path.startsWith(CONSENT_PATH)) {
+      const status = (error as { status?: unknown }).status;
+      res
+        .status(typeof status === 'number' && status >= 400 && status < 500 ? status : 400)
+        .set(pageHeaders([]))
+        .send(renderMessagePage({ title: 'Refused', message: 'This form was not the one the page served.' }));
+      return;
+    }
     if (answerBodyError(error, res, config.maxBodyBytes)) return;
     logger.error({ err: errorMessage(error) }, 'unexpected HTTP error on the public listener');
     sendHttpError(res, 'INTERNAL', `Internal error: ${errorMessage(error)}`);
@@ -142,7 +152,7 @@ export function createPublicApp(options: PublicAppOptions): RequestListener {
       mcpPath: config.mcpPath,
       maxBodyBytes: config.maxBodyBytes,
       bodies,
-      hostAllowed: hostAllowed([issuer.host, ...config.allowedHosts]),
+      hostAllowed: hostAllowed([issuer.hostname, ...config.allowedHosts]),
       authorized: (req) => passes(req).ok,
       session: (id, req) => sessions.fastSession(id, grants.get(req)),
     },

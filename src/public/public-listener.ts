@@ -138,6 +138,7 @@ export async function startPublicListener(options: PublicListenerOptions): Promi
         await sessions.closeAll();
         server.closeAllConnections();
         await store.flush().catch(() => {});
+        store.close();
         await stopped;
       })();
       return closing;

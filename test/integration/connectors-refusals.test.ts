@@ -14,6 +14,7 @@ import {
   startPublicDaemon,
 } from '../helpers/connector.js';
 import { fakeUpstream } from '../helpers/fake-server.js';
+import { raw } from '../helpers/raw-http.js';
 
 const ping = (url: string, token?: string) =>
   fetch(url, {
@@ -225,5 +226,68 @@ describe('public listener: wrong passwords', () => {
     );
     expect(retryAfter).toBeGreaterThan(800);
     expect(retryAfter).toBeLessThanOrEqual(900);
+  });
+});
+
+describe('public listener: what a registration may hold, and a public URL with a port', () => {
+  const tmp = makeTempDir();
+  let pub: PublicDaemon;
+  let port: number;
+
+  beforeAll(async () => {
+    const { freePort } = await import('../helpers/cli.js');
+    port = await freePort();
+    // Tailscale Funnel serves on 443, 8443 or 10000: the issuer may carry a port.
+    pub = await startPublicDaemon(tmp.dir, [], {
+      port,
+      public: { url: 'https://box.example.ts.net:8443', port },
+    });
+  });
+  afterAll(async () => {
+    await pub?.daemon.close();
+    tmp.cleanup();
+  });
+
+  // fetch() would send its own Host; node:http sends the tunnel's.
+  const post = async (path: string, body: unknown) => {
+    const response = await raw(port, {
+      path,
+      headers: { host: 'box.example.ts.net:8443' },
+      body: JSON.stringify(body),
+    });
+    return {
+      status: response.status,
+      headers: response.headers,
+      json: async () => JSON.parse(response.body),
+    };
+  };
+
+  it('accepts the Host of an issuer with a port', async () => {
+    const response = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'ping' });
+    expect(response.status).toBe(401);
+    expect(response.headers['www-authenticate']).toContain(
+      'https://box.example.ts.net:8443/.well-known/oauth-protected-resource/mcp',
+    );
+    const other = await raw(port, { headers: { host: 'other.example:8443' }, body: '{}' });
+    expect(other.status).toBe(403);
+  });
+
+  it('refuses oversized or malformed registrations with 400, never 500', async () => {
+    const base = { token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1:9/cb'] };
+    const cases: [unknown, string][] = [
+      [{ ...base, client_name: 'x'.repeat(201) }, 'invalid_client_metadata'],
+      [
+        { ...base, redirect_uris: Array.from({ length: 11 }, (_, i) => `http://127.0.0.1:${i + 1}/cb`) },
+        'invalid_redirect_uri',
+      ],
+      [{ ...base, redirect_uris: [{ a: 1 }] }, 'invalid_redirect_uri'],
+      [{ ...base, redirect_uris: { a: 1 } }, 'invalid_redirect_uri'],
+      [{ ...base, logo_uri: `https://x.example/${'a'.repeat(9000)}` }, 'invalid_client_metadata'],
+    ];
+    for (const [body, error] of cases) {
+      const response = await post('/register', body);
+      expect(response.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect((await response.json()).error).toBe(error);
+    }
   });
 });

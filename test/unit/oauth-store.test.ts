@@ -158,3 +158,28 @@ describe('OAuthStore registration cap', () => {
     }
   });
 });
+
+describe('OAuthStore memory bounds', () => {
+  it('caps logins in progress per kind, and moves a far too large file aside', async () => {
+    const t = makeTempDir();
+    try {
+      const store = await OAuthStore.open(t.dir, createSilentLogger());
+      const Adapter = store.adapter();
+      for (let i = 0; i < 1100; i++) await new Adapter('Interaction').upsert(`i${i}`, { uid: `i${i}` }, 600);
+      const kept = [...store.entries.keys()].filter((k) => k.startsWith('Interaction:'));
+      expect(kept).toHaveLength(1000);
+      expect(kept[0]).toBe('Interaction:i100');
+      store.close();
+      const { truncateSync } = await import('node:fs');
+      const file = join(t.dir, CONNECTORS_FILE_NAME);
+      writeFileSync(file, '{}');
+      truncateSync(file, 65 * 1024 * 1024);
+      const reopened = await OAuthStore.open(t.dir, createSilentLogger());
+      expect(reopened.connectors()).toEqual([]);
+      expect(readdirSync(t.dir).some((f) => f.startsWith(`${CONNECTORS_FILE_NAME}.corrupt-`))).toBe(true);
+      reopened.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+});
