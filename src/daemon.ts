@@ -17,6 +17,7 @@ import {
 } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
+import { daemonMetrics } from './metrics/daemon-metrics.js';
 import type { BridgeMetrics } from './metrics/metrics.js';
 import { connectorApi } from './public/connector-api.js';
 import { ownerPassword } from './public/owner-password.js';
@@ -24,7 +25,13 @@ import { type PublicListener, startPublicListener } from './public/public-listen
 import { createHttpApp } from './server/http.js';
 import { createLimitedServer, httpLimits, markSocketAuthenticated } from './server/limits.js';
 import { listen } from './server/listen.js';
-import { loopbackRedirectUri, oauthRoutes } from './server/oauth-routes.js';
+import {
+  beginLogin,
+  loopbackRedirectUri,
+  type OAuthRoutesOptions,
+  oauthRoutes,
+} from './server/oauth-routes.js';
+import { PageSessions } from './server/page/page-sessions.js';
 import { SERVER_CAPABILITIES, SessionManager } from './server/session.js';
 import { checkConfigDirSync } from './store/file-safety.js';
 import { CatalogCache } from './upstream/catalog-cache.js';
@@ -66,6 +73,8 @@ export interface Daemon {
   readonly oauth: OAuthManager;
   /** One line per tool call, prompt get and resource read (activity-log.ts). */
   readonly activity: ActivityLog;
+  /** What GET /metrics exports; the call path reports tool calls and bytes to it. */
+  readonly metrics: BridgeMetrics;
   /** The listener for ChatGPT and claude.ai connectors; undefined without `public.url`. */
   readonly public: PublicListener | undefined;
   /** The local access token clients must send; undefined with `"auth": "none"`. */
@@ -96,6 +105,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     events: {
       onNeedsAuth: (name, error) => registry.get(name)?.requireAuth(error),
       onAuthorized: (name) => registry.get(name)?.retryNow(),
+      onRefresh: (name, outcome) => metrics?.oauthRefresh(name, outcome),
     },
   });
   await oauth.load(config.upstreams.filter(usesOAuth));
@@ -160,7 +170,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxSessions: httpLimits(config).maxSessions,
     evictIdleAfterMs: options.sessionEvictIdleAfterMs,
   });
-  const oauthApi = oauthRoutes({
+  // /metrics and the status page (whose logins end with the access token).
+  const observed = daemonMetrics({ registry, catalog, sessions, oauth });
+  const bridgeMetrics = observed.metrics;
+  metrics = bridgeMetrics;
+  const traffic = (received: number, sent: number) => {
+    bridgeMetrics.bytes('in', received);
+    bridgeMetrics.bytes('out', sent);
+  };
+  const pageSessions = new PageSessions();
+  const stopEndingPageSessions = accessToken?.onChange(() => pageSessions.endAll());
+  const oauthOptions: OAuthRoutesOptions = {
     flows,
     logger,
     upstream: (name) => {
@@ -170,7 +190,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return loginTarget(http, upstreams, name);
     },
     redirectUri: (upstream) => upstream.oauth.redirectUri ?? loopbackRedirectUri(config.host, redirectPort),
-  });
+  };
+  const oauthApi = oauthRoutes(oauthOptions);
   const app = createHttpApp({
     config,
     sessions,
@@ -189,6 +210,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         exposes: publicListener.exposed(),
         connectors: publicListener.connectors().length,
       },
+    metrics: bridgeMetrics,
+    tokens: observed.tokens,
+    page: {
+      sessions: pageSessions,
+      login: (name) => beginLogin(oauthOptions, name),
+      connectors: () => publicListener?.connectors(),
+    },
+    recentCalls: () => activity.recent(50),
   });
   let publicListener: PublicListener | undefined;
   let reportedClashes = '';
@@ -203,6 +232,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   catalog.onChanged(reportClashes);
   const server = createLimitedServer(app, httpLimits(config), logger, {
     tokenRequired: accessToken !== undefined,
+    onTraffic: traffic,
   });
 
   await listen(
@@ -228,6 +258,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
         cimdFetch: options.cimdFetch,
         onCall: callRecorder({ activity, metrics: () => metrics, listener: 'public' }),
+        onTraffic: traffic,
       });
     } catch (error) {
       server.close();
@@ -263,6 +294,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let closing: Promise<void> | undefined;
   return {
     activity,
+    metrics: bridgeMetrics,
     url,
     port,
     registry,
@@ -282,6 +314,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         stopWatchingToken?.();
+        stopEndingPageSessions?.();
+        observed.stop();
         await reloader?.close();
         await publicListener?.close();
         await sessions.closeAll();

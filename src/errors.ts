@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   REQUEST_CANCELLED: { jsonRpc: REQUEST_CANCELLED, exit: 1 },
   HOST_FORBIDDEN: { jsonRpc: INVALID_REQUEST, http: 403, exit: 1 },
   ORIGIN_FORBIDDEN: { jsonRpc: INVALID_REQUEST, http: 403, exit: 1 },
+  PAGE_REQUEST_FORBIDDEN: { jsonRpc: INVALID_REQUEST, http: 403, exit: 1 },
   BODY_TOO_LARGE: { jsonRpc: INVALID_REQUEST, http: 413, exit: 1 },
   BODY_NOT_JSON: { jsonRpc: PARSE_ERROR, http: 400, exit: 1 },
   HTTP_REQUEST_INVALID: { jsonRpc: INVALID_REQUEST, http: 400, exit: 1 },

@@ -21,12 +21,33 @@ export interface AccessGuardOptions {
   readonly knownSession?: ((id: string) => boolean) | undefined;
   /** A request passed (the connection limit keeps authenticated connections). */
   readonly onAuthenticated?: ((req: Request) => void) | undefined;
+  /** The status page's own way in (src/server/page): a page session, never the access token. */
+  readonly page?: PageAccess | undefined;
+}
+
+/** What the guard asks the status page; it never applies to the MCP endpoint. */
+export interface PageAccess {
+  /** Routes anyone may reach: the one-time login link, the page's script and stylesheet, the error docs. */
+  readonly isOpen: (method: string, path: string) => boolean;
+  /** The request carries a page session good for its path (the page's own routes only). */
+  readonly admits: (req: Request) => boolean;
+  /** Answers a refused request itself (a browser gets "how to get in"); false leaves it to the guard. */
+  readonly refuse: (req: Request, res: Response) => boolean;
 }
 
 export function accessGuard(token: AccessToken, options: AccessGuardOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    if (OPEN_ROUTES.has(`${req.method} ${req.path}`)) return next();
+    if (OPEN_ROUTES.has(`${req.method} ${req.path}`) || options.page?.isOpen(req.method, req.path)) {
+      return next();
+    }
     if (passesAccessToken(token, options, req)) return next();
+    if (options.page && req.path !== options.mcpPath) {
+      if (options.page.admits(req)) {
+        options.onAuthenticated?.(req);
+        return next();
+      }
+      if (options.page.refuse(req, res)) return;
+    }
     const presented = bearerOf(req.headers.authorization);
     const code = presented === undefined ? 'ACCESS_TOKEN_REQUIRED' : 'ACCESS_TOKEN_INVALID';
     res.setHeader(

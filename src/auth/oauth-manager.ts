@@ -6,12 +6,31 @@ import { type Discovery, parseChallenge } from './discovery.js';
 import type { TokenSet } from './grants.js';
 import { needsAuthError } from './needs-auth.js';
 import type { OAuthFetch } from './oauth-http.js';
-import { type OAuthDeps, type OAuthManagerEvents, OAuthUpstreamState } from './oauth-upstream-state.js';
+import {
+  type OAuthDeps,
+  type OAuthManagerEvents,
+  OAuthUpstreamState,
+  type RefreshResult,
+} from './oauth-upstream-state.js';
 import type { Registration, ResolvedClient } from './registration.js';
 import { usable } from './token-refresh.js';
 import { clientKey, type OAuthState, type StoredTokens, type TokenFile } from './token-store.js';
 
-export type { OAuthManagerEvents } from './oauth-upstream-state.js';
+export type { OAuthManagerEvents, RefreshResult } from './oauth-upstream-state.js';
+
+/** What may be shown of an upstream's OAuth tokens (the status page, /metrics): times, never a token. */
+export interface TokenInfo {
+  readonly upstream: string;
+  /** A login is stored. */
+  readonly loggedIn: boolean;
+  /** Epoch ms the access token expires; undefined when the server gave no expiry (or no login). */
+  readonly expiresAt: number | undefined;
+  /** Epoch ms the current tokens were obtained (by a login or a refresh, maybe by another process). */
+  readonly obtainedAt: number | undefined;
+  readonly refreshable: boolean;
+  /** The last refresh this process made. */
+  readonly lastRefresh: { readonly at: number; readonly outcome: RefreshResult } | undefined;
+}
 
 /** What the SDK's HTTP transports call before each request and on a 401 (their `AuthProvider`). */
 export interface BearerProvider {
@@ -194,6 +213,18 @@ export class OAuthManager {
       return Promise.reject(new BridgeError('INTERNAL', `no OAuth config for upstream "${upstream}"`));
     }
     return state.refresh(seenAccessToken);
+  }
+
+  /** Every OAuth upstream this process knows (a reload may have removed some from the config). */
+  tokenInfo(): TokenInfo[] {
+    return [...this.upstreams.values()].map((state) => ({
+      upstream: state.name,
+      loggedIn: state.tokens !== undefined,
+      expiresAt: state.tokens?.expiresAt,
+      obtainedAt: state.tokens?.obtainedAt,
+      refreshable: state.tokens?.refreshToken !== undefined,
+      lastRefresh: state.lastRefresh,
+    }));
   }
 
   close(): void {

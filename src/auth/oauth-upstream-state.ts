@@ -13,7 +13,12 @@ export interface OAuthManagerEvents {
   readonly onNeedsAuth: (upstream: string, error: BridgeError) => void;
   /** New tokens were stored after a login. */
   readonly onAuthorized: (upstream: string) => void;
+  /** A refresh ended: new tokens, a temporary failure (retried), or the grant is gone (/metrics). */
+  readonly onRefresh?: ((upstream: string, outcome: RefreshResult) => void) | undefined;
 }
+
+/** How a refresh of the access token ended; `invalid_grant`: a new login is needed. */
+export type RefreshResult = 'ok' | 'failed' | 'invalid_grant';
 
 /** What every upstream's state shares with the manager. */
 export interface OAuthDeps {
@@ -34,6 +39,8 @@ export class OAuthUpstreamState {
   challenge: Challenge | undefined;
   /** Scopes to add at the next login (step-up after a 403 `insufficient_scope`). */
   stepUp: string | undefined;
+  /** When this process last refreshed the access token, and how that went (the status page). */
+  lastRefresh: { readonly at: number; readonly outcome: RefreshResult } | undefined;
   private refreshing: Promise<StoredTokens> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The next retry delay; set while refreshes are failing. */
@@ -113,6 +120,7 @@ export class OAuthUpstreamState {
         'token refresh failed; keeping the old tokens',
       );
       this.scheduleRetry();
+      this.refreshed('failed');
       throw new BridgeError('OAUTH_TOKEN_FAILED', `upstream "${this.name}": ${errorMessage(error)}`, {
         cause: error,
       });
@@ -142,6 +150,7 @@ export class OAuthUpstreamState {
         { upstream: this.name, expiresAt: outcome.tokens.expiresAt },
         'access token refreshed',
       );
+      this.refreshed('ok');
       return outcome.tokens;
     }
     const error = outcome.error;
@@ -149,9 +158,15 @@ export class OAuthUpstreamState {
       this.tokens = undefined;
       this.cancelTimer();
       this.deps.log.warn({ upstream: this.name, err: error.message }, 'OAuth grant is gone');
+      this.refreshed('invalid_grant');
       this.deps.events.onNeedsAuth(this.name, error);
     }
     throw error;
+  }
+
+  private refreshed(outcome: RefreshResult): void {
+    this.lastRefresh = { at: Date.now(), outcome };
+    this.deps.events.onRefresh?.(this.name, outcome);
   }
 
   private schedule(): void {

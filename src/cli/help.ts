@@ -25,6 +25,23 @@ Options:
 Exit codes: 0 daemon running, 1 daemon not reachable, 2 bad config or usage.
 `;
 
+export const OPEN_HELP = `Usage: mcp-bridge open [--no-open] [--config PATH]
+
+Opens the daemon's status page (http://127.0.0.1:8769/) in the default browser: every upstream's
+state, errors and their fixes, the connected clients and the last tool calls, live. The page
+needs the local access token like /mcp does, so this command asks the running daemon (after it
+proved it knows the token) for a login link that works once, within 60 seconds. The browser keeps
+the login until it is closed, the daemon restarts or the token is rotated. The page never shows
+the token itself: "mcp-bridge clients" prints the client settings with it.
+
+Options:
+  --no-open           print the link instead (for another browser on this machine)
+  -c, --config PATH   config file (to find the daemon's port and host)
+  -h, --help          show this help
+
+Exit codes: 0 opened (or printed), 1 daemon not reachable, 2 bad config or usage.
+`;
+
 export const AUTH_HELP = `Usage: mcp-bridge auth [NAME...] [--no-open] [--timeout SECONDS] [--config PATH]
        npm run auth [-- NAME...]
 

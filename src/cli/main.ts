@@ -7,6 +7,7 @@ import {
   CONNECTORS_HELP,
   DOCTOR_HELP,
   IMPORT_HELP,
+  OPEN_HELP,
   SERVICE_HELP,
   START_HELP,
   STATUS_HELP,
@@ -21,6 +22,7 @@ Usage: mcp-bridge <command> [options]
 Commands:
   start     run the daemon on http://127.0.0.1:8769/mcp (the default command)
   status    show the running daemon's upstreams
+  open      open the live status page in the browser (a one-time login link)
   auth      log in to remote (OAuth) upstreams, once per server
   stdio     the stdio shim for Claude Desktop (forwards to the daemon)
   import    move Claude Desktop's servers into the bridge (import claude-desktop)
@@ -48,6 +50,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: { help: START_HELP, run: async (argv) => (await import('./start.js')).runStart(argv) },
   status: { help: STATUS_HELP, run: async (argv) => (await import('./status.js')).runStatus(argv) },
+  open: { help: OPEN_HELP, run: async (argv) => (await import('./open.js')).runOpen(argv) },
   auth: { help: AUTH_HELP, run: async (argv) => (await import('./auth.js')).runAuth(argv) },
   stdio: { help: STDIO_HELP, run: async (argv) => (await import('./stdio.js')).runStdio(argv) },
   import: { help: IMPORT_HELP, run: async (argv) => (await import('./import.js')).runImport(argv) },

@@ -159,7 +159,7 @@ export class BridgeMetrics {
     });
     const bytes = new Counter({
       name: 'mcp_bridge_bytes_total',
-      help: 'Bytes of MCP traffic with clients: in = request bodies received, out = response bodies sent.',
+      help: 'Bytes the HTTP listeners received from and sent to clients (headers included), counted as each response finishes.',
       labelNames: ['direction'] as const,
       registers,
     });

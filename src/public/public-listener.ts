@@ -25,6 +25,8 @@ export interface PublicListenerOptions {
   readonly registry: UpstreamRegistry;
   readonly logger: Logger;
   readonly sessionIdleTimeoutMs?: number | undefined;
+  /** Bytes received and sent, for the metrics. */
+  readonly onTraffic?: ((received: number, sent: number) => void) | undefined;
   /** Told of every call on this listener (the activity log, the metrics). */
   readonly onCall?: CallObserver | undefined;
   /** Tests: fetch of Client ID Metadata Documents (see ProviderOptions.fetch). */
@@ -103,7 +105,10 @@ export async function startPublicListener(options: PublicListenerOptions): Promi
     logger: log,
     onAuthenticated: (req) => markSocketAuthenticated(req.socket),
   });
-  const server = createLimitedServer(app, httpLimits(config), log, { tokenRequired: true });
+  const server = createLimitedServer(app, httpLimits(config), log, {
+    tokenRequired: true,
+    onTraffic: options.onTraffic,
+  });
   try {
     await listen(server, pub.port, config.host, 'set public.port or MCP_BRIDGE_PUBLIC_PORT to a free one');
   } catch (error) {

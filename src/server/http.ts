@@ -2,10 +2,14 @@ import type { RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { accessGuard, passesAccessToken } from '../access/access-guard.js';
 import { type AccessToken, challengeProof } from '../access/access-token.js';
+import type { TokenInfo } from '../auth/oauth-manager.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { localDaemonBase } from '../config/paths.js';
 import type { BridgeConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
+import type { ConnectorInfo } from '../public/oauth-store.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { VERSION } from '../version.js';
 import { answerBodyError, BodyBudget, refuseDeepJson } from './body.js';
@@ -19,6 +23,10 @@ import {
 } from './guards.js';
 import { sendHttpError } from './http-error.js';
 import { httpLimits } from './limits.js';
+import type { LoginStart } from './oauth-routes.js';
+import { buildPageData } from './page/page-data.js';
+import { pageAccess, pageRoutes } from './page/page-routes.js';
+import type { PageSessions } from './page/page-sessions.js';
 import { RefusalLog } from './refusal.js';
 import type { SessionManager } from './session.js';
 import { buildStatus, type PublicStatus } from './status.js';
@@ -26,7 +34,13 @@ import { buildStatus, type PublicStatus } from './status.js';
 export interface HttpAppOptions {
   readonly config: Pick<
     BridgeConfig,
-    'mcpPath' | 'allowedOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'maxBodyBytesInFlight' | 'warnings'
+    | 'mcpPath'
+    | 'host'
+    | 'allowedOrigins'
+    | 'allowedHosts'
+    | 'maxBodyBytes'
+    | 'maxBodyBytesInFlight'
+    | 'warnings'
   >;
   readonly sessions: SessionManager;
   readonly registry: UpstreamRegistry;
@@ -45,6 +59,23 @@ export interface HttpAppOptions {
   readonly connectors?: Router | undefined;
   /** The public listener, for /status (undefined: there is none). */
   readonly publicStatus?: (() => PublicStatus | undefined) | undefined;
+  /** GET /metrics (Prometheus text). */
+  readonly metrics?: BridgeMetrics | undefined;
+  /** The OAuth upstreams' token times, for /status and the page (never a token). */
+  readonly tokens?: (() => readonly TokenInfo[]) | undefined;
+  /** The status page at GET / (absent: a line of plain text there). */
+  readonly page?: StatusPageOptions | undefined;
+  /** The activity log's newest entries (`activity.recent(50)`), for the status page. */
+  readonly recentCalls?: (() => readonly unknown[]) | undefined;
+}
+
+export interface StatusPageOptions {
+  /** Its logins; the daemon ends them when the access token is rotated. */
+  readonly sessions: PageSessions;
+  /** Its "Log in" button (the login API's own start). */
+  readonly login?: ((name: string) => Promise<LoginStart>) | undefined;
+  /** The public listener's connectors, when there is one. */
+  readonly connectors?: (() => readonly ConnectorInfo[] | undefined) | undefined;
 }
 
 /**
@@ -66,6 +97,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     mcpPath: config.mcpPath,
     knownSession: (id: string) => sessions.has(id),
     onAuthenticated: options.onAuthenticated,
+    page: options.page ? pageAccess(options.page.sessions) : undefined,
   };
   if (accessToken) app.use(accessGuard(accessToken, guardOptions));
 
@@ -79,18 +111,52 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         : undefined;
     res.json({ ok: true, version: VERSION, auth, ...(proof ? { proof } : {}) });
   });
+  const status = () =>
+    buildStatus({
+      registry,
+      sessions: sessions.size,
+      startedAt: options.startedAt,
+      clashes: options.catalog?.clashes,
+      warnings: options.config.warnings,
+      public: options.publicStatus?.(),
+      tokens: options.tokens?.(),
+    });
   app.get('/status', (_req, res) => {
-    res.json(
-      buildStatus({
-        registry,
-        sessions: sessions.size,
-        startedAt: options.startedAt,
-        clashes: options.catalog?.clashes,
-        warnings: options.config.warnings,
-        public: options.publicStatus?.(),
+    res.json(status());
+  });
+  const { metrics } = options;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.type(metrics.contentType).send(await metrics.render());
+    });
+  }
+  if (options.page) {
+    const { page } = options;
+    const data = {
+      status,
+      clients: () => sessions.clients(),
+      connectors: page.connectors,
+      recentCalls: options.recentCalls,
+      tokenRequired: accessToken !== undefined,
+    };
+    app.use(
+      pageRoutes({
+        sessions: page.sessions,
+        tokenRequired: accessToken !== undefined,
+        viaToken: (req) => accessToken !== undefined && passesAccessToken(accessToken, guardOptions, req),
+        build: (req) =>
+          buildPageData(data, `${localDaemonBase(config.host, req.socket.localPort ?? 0)}${config.mcpPath}`),
+        onSnapshot: (listener) => registry.onSnapshot(listener),
+        reconnect: (name) => {
+          const upstream = registry.get(name);
+          if (!upstream) return 'unknown';
+          return upstream.reconnectNow() ? 'done' : 'busy';
+        },
+        login: page.login,
       }),
     );
-  });
+  }
 
   if (options.oauth) app.use(options.oauth);
   if (options.connectors) app.use(options.connectors);
@@ -115,9 +181,13 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     },
   );
 
-  app.get('/', (_req, res) => {
-    res.type('text/plain').send(`mcp-bridge ${VERSION}\nMCP endpoint: ${config.mcpPath}\nStatus: /status\n`);
-  });
+  if (!options.page) {
+    app.get('/', (_req, res) => {
+      res
+        .type('text/plain')
+        .send(`mcp-bridge ${VERSION}\nMCP endpoint: ${config.mcpPath}\nStatus: /status\n`);
+    });
+  }
 
   app.use((req: Request, res: Response) => {
     sendHttpError(

@@ -55,6 +55,8 @@ export interface LimitedServerOptions {
    * Without one (`"auth": "none"`) every connection counts as authenticated.
    */
   readonly tokenRequired: boolean;
+  /** Bytes a connection received and sent since the last call, after each response. */
+  readonly onTraffic?: ((received: number, sent: number) => void) | undefined;
 }
 
 /**
@@ -101,6 +103,7 @@ export function createLimitedServer(
       responses.set(req.socket, res);
       res.once('finish', () => {
         if (responses.get(req.socket) === res) responses.delete(req.socket);
+        if (options.onTraffic) countTraffic(req.socket, options.onTraffic);
       });
       if (!overLimit.has(req.socket)) {
         app(req, res);
@@ -198,4 +201,14 @@ export function createLimitedServer(
   });
 
   return server;
+}
+
+/** What each connection had received and sent when its last response finished. */
+const counted = new WeakMap<Socket, { read: number; written: number }>();
+
+function countTraffic(socket: Socket, onTraffic: (received: number, sent: number) => void): void {
+  const before = counted.get(socket) ?? { read: 0, written: 0 };
+  const now = { read: socket.bytesRead, written: socket.bytesWritten };
+  counted.set(socket, now);
+  onTraffic(now.read - before.read, now.written - before.written);
 }

@@ -38,19 +38,8 @@ export function oauthRoutes(options: OAuthRoutesOptions): Router {
   };
   router.post('/oauth/login', cliOnly, express.json({ limit: 4096 }), async (req: Request, res: Response) => {
     const name = typeof req.body?.upstream === 'string' ? req.body.upstream : '';
-    const config = options.upstream(name);
-    if (config instanceof BridgeError) {
-      res.status(404).json({ error: config.message, code: config.code });
-      return;
-    }
-    try {
-      const { url, state, issuer } = await options.flows.begin(config, options.redirectUri(config));
-      res.json({ upstream: name, authorizationUrl: url, state, issuer });
-    } catch (error) {
-      res
-        .status(502)
-        .json({ error: errorMessage(error), code: isBridgeError(error) ? error.code : 'LOGIN_FAILED' });
-    }
+    const { status, body } = await beginLogin(options, name);
+    res.status(status).json(body);
   });
   router.get('/oauth/login/:state', cliOnly, (req: Request, res: Response) => {
     const status = options.flows.status(String(req.params.state));
@@ -61,6 +50,30 @@ export function oauthRoutes(options: OAuthRoutesOptions): Router {
     res.json(status);
   });
   return router;
+}
+
+/** The answer to "start a login for `name`": the authorization URL to open, or why not. */
+export type LoginStart =
+  | {
+      readonly status: 200;
+      readonly body: { upstream: string; authorizationUrl: string; state: string; issuer: string };
+    }
+  | { readonly status: 404 | 502; readonly body: { error: string; code: string } };
+
+/** Starts a login (POST /oauth/login for `mcp-bridge auth`, and the status page's "Log in"). */
+export async function beginLogin(options: OAuthRoutesOptions, name: string): Promise<LoginStart> {
+  const config = options.upstream(name);
+  if (config instanceof BridgeError)
+    return { status: 404, body: { error: config.message, code: config.code } };
+  try {
+    const { url, state, issuer } = await options.flows.begin(config, options.redirectUri(config));
+    return { status: 200, body: { upstream: name, authorizationUrl: url, state, issuer } };
+  } catch (error) {
+    return {
+      status: 502,
+      body: { error: errorMessage(error), code: isBridgeError(error) ? error.code : 'LOGIN_FAILED' },
+    };
+  }
 }
 
 /** GET /oauth/callback: finishes the login and tells the person, in the browser, how it went. */

@@ -1,3 +1,4 @@
+import type { TokenInfo } from '../auth/oauth-manager.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { VERSION } from '../version.js';
 
@@ -12,6 +13,8 @@ export interface StatusInput {
   readonly warnings?: readonly string[] | undefined;
   /** The public listener for connectors, when public.url is set. */
   readonly public?: PublicStatus | undefined;
+  /** The OAuth upstreams' token times (never a token). */
+  readonly tokens?: readonly TokenInfo[] | undefined;
 }
 
 /** What /status says of the public listener: what is exposed, and to how many connectors. */
@@ -27,6 +30,8 @@ export interface PublicStatus {
 export function buildStatus(input: StatusInput) {
   const iso = (ms: number) => new Date(ms).toISOString();
   const { configError } = input.registry.reloadStatus;
+  const tokens = new Map(input.tokens?.map((t) => [t.upstream, t]));
+  const isoOrNull = (ms: number | undefined) => (ms === undefined ? null : iso(ms));
   return {
     version: VERSION,
     pid: process.pid,
@@ -45,6 +50,10 @@ export function buildStatus(input: StatusInput) {
       state: s.state,
       since: iso(s.since),
       toolCount: s.tools.length,
+      // null: not listed (yet); lists other than tools are read once the upstream is ready.
+      promptCount: s.prompts?.length ?? null,
+      resourceCount: s.resources?.length ?? null,
+      resourceTemplateCount: s.resourceTemplates?.length ?? null,
       toolsSource: s.toolsSource,
       pid: s.pid ?? null,
       restarts: s.restarts,
@@ -56,7 +65,20 @@ export function buildStatus(input: StatusInput) {
       protocolVersion: s.protocolVersion ?? null,
       // What fixes needs_auth, so /status and `mcp-bridge status` can say it.
       action: s.state === 'needs_auth' ? `npm run auth -- ${s.name}` : null,
+      oauth: oauthOf(tokens.get(s.name), isoOrNull),
     })),
+  };
+}
+
+function oauthOf(info: TokenInfo | undefined, iso: (ms: number | undefined) => string | null) {
+  if (!info) return null;
+  const last = info.lastRefresh;
+  return {
+    loggedIn: info.loggedIn,
+    expiresAt: iso(info.expiresAt),
+    obtainedAt: iso(info.obtainedAt),
+    refreshable: info.refreshable,
+    lastRefresh: last ? { at: iso(last.at), outcome: last.outcome } : null,
   };
 }
 

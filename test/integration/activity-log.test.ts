@@ -12,7 +12,10 @@ import { waitFor } from '../helpers/wait.js';
 const SECRET = 'sk-upstream-env-secret-value-0123456789';
 
 async function client(url: string, era: '2025' | '2026-07-28', headers = authHeaders(url)) {
-  const c = new Client({ name: `activity-${era}`, version: '3.1' }, era === '2025' ? {} : { versionNegotiation: { mode: { pin: era } } });
+  const c = new Client(
+    { name: `activity-${era}`, version: '3.1' },
+    era === '2025' ? {} : { versionNegotiation: { mode: { pin: era } } },
+  );
   await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
   return c;
 }
@@ -48,7 +51,11 @@ describe('the activity log records every call', () => {
       ['resource', 'fake://readme', 'ok', null, '2025'],
     ]);
     const first = entries[0]!;
-    expect(first).toMatchObject({ upstream: 'notes', original: 'echo', client: { name: 'activity-2025', version: '3.1', listener: 'local' } });
+    expect(first).toMatchObject({
+      upstream: 'notes',
+      original: 'echo',
+      client: { name: 'activity-2025', version: '3.1', listener: 'local' },
+    });
     expect(first.client.session).toBeTruthy();
     expect(first.resultBytes).toBeGreaterThan(0);
     expect(entries[1]!.client.name).toBe('activity-2026-07-28');
@@ -57,7 +64,9 @@ describe('the activity log records every call', () => {
     await daemon.close();
     daemon = undefined;
     const files = await listActivityFiles(defaultActivityPath(testConfig(tmp.dir, []).logPath));
-    const lines = files.flatMap((f) => readFileSync(f.file, 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as ActivityEntry);
+    const lines = files
+      .flatMap((f) => readFileSync(f.file, 'utf8').trim().split('\n'))
+      .map((l) => JSON.parse(l) as ActivityEntry);
     expect(lines.map((l) => l.name)).toEqual(entries.map((e) => e.name));
     expect(JSON.stringify(lines)).not.toContain(SECRET);
   });
@@ -65,10 +74,15 @@ describe('the activity log records every call', () => {
   it('with activityLog.arguments, records them with the upstream secrets redacted', async () => {
     const dir = makeTempDir();
     try {
-      daemon = await startTestDaemon(dir.dir, [fakeUpstream('notes', { API_KEY: SECRET })], { overrides: { activityLog: { arguments: true } } });
+      daemon = await startTestDaemon(dir.dir, [fakeUpstream('notes', { API_KEY: SECRET })], {
+        overrides: { activityLog: { arguments: true } },
+      });
       await waitFor(() => daemon!.registry.get('notes')!.snapshot().state === 'ready', 'notes');
       const c = await client(daemon.url, '2025');
-      await c.callTool({ name: 'notes__echo', arguments: { text: `key ${SECRET} and Bearer abcdefghijklmnopqrstuvwxyz012345` } });
+      await c.callTool({
+        name: 'notes__echo',
+        arguments: { text: `key ${SECRET} and Bearer abcdefghijklmnopqrstuvwxyz012345` },
+      });
       await c.close();
       const [entry] = daemon.activity.recent(1);
       const recorded = JSON.stringify(entry);
@@ -94,7 +108,11 @@ describe('the activity log records every call', () => {
       const c = await client(pub.resource, '2025', { authorization: `Bearer ${tokens.access_token}` });
       await c.callTool({ name: 'notes__echo', arguments: { text: 'public' } });
       await c.close();
-      expect(daemon.activity.recent(1)[0]).toMatchObject({ name: 'notes__echo', outcome: 'ok', client: { listener: 'public' } });
+      expect(daemon.activity.recent(1)[0]).toMatchObject({
+        name: 'notes__echo',
+        outcome: 'ok',
+        client: { listener: 'public' },
+      });
     } finally {
       await daemon?.close();
       daemon = undefined;

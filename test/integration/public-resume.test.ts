@@ -51,7 +51,10 @@ describe('public listener: resumable hot-path streams', () => {
   }
 
   /** Reads SSE from `body` until `until` says stop; returns the events seen. */
-  async function readEvents(body: ReadableStream<Uint8Array>, until: (events: { id?: string; data: string }[]) => boolean) {
+  async function readEvents(
+    body: ReadableStream<Uint8Array>,
+    until: (events: { id?: string; data: string }[]) => boolean,
+  ) {
     const reader = body.getReader();
     const decoder = new TextDecoder();
     const events: { id?: string; data: string }[] = [];
@@ -78,7 +81,12 @@ describe('public listener: resumable hot-path streams', () => {
     const response = await fetch(pub.resource, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'notes__echo', arguments: { text: 'quick' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'notes__echo', arguments: { text: 'quick' } },
+      }),
     });
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(JSON.stringify(await response.json())).toContain('quick');
@@ -91,7 +99,12 @@ describe('public listener: resumable hot-path streams', () => {
       method: 'POST',
       headers,
       signal: controller.signal,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'notes__slow', arguments: { ms: 2500 } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'notes__slow', arguments: { ms: 2500 } },
+      }),
     });
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     // The priming event (an id, no data) comes when the answer turns into a stream.
@@ -116,9 +129,16 @@ describe('public listener: resumable hot-path streams', () => {
     const response = await fetch(pub.resource, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'notes__slow', arguments: { ms: 1300 } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tools/call',
+        params: { name: 'notes__slow', arguments: { ms: 1300 } },
+      }),
     });
-    const { events } = await readEvents(response.body!, (seen) => seen.some((e) => e.data.includes('"id":3')));
+    const { events } = await readEvents(response.body!, (seen) =>
+      seen.some((e) => e.data.includes('"id":3')),
+    );
     expect(events.every((e) => e.id === undefined)).toBe(true);
   });
 });

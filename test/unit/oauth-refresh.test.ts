@@ -98,12 +98,17 @@ async function setup(stored: StoredTokens) {
   });
   const endpoint = tokenEndpoint();
   const needsAuth: BridgeError[] = [];
+  const refreshes: string[] = [];
   const manager = new OAuthManager(file, createSilentLogger(), {
-    events: { onNeedsAuth: (_name, error) => needsAuth.push(error), onAuthorized: () => {} },
+    events: {
+      onNeedsAuth: (_name, error) => needsAuth.push(error),
+      onAuthorized: () => {},
+      onRefresh: (name, outcome) => refreshes.push(`${name}:${outcome}`),
+    },
     fetch: endpoint.fetch,
   });
   await manager.load([config]);
-  return { file, endpoint, needsAuth, manager, provider: manager.provider(config) };
+  return { file, endpoint, needsAuth, refreshes, manager, provider: manager.provider(config) };
 }
 
 describe('OAuthManager refresh schedule', () => {
@@ -209,5 +214,36 @@ describe('OAuthManager refresh schedule', () => {
     expect(endpoint.calls).toHaveLength(1);
     // One trip through the locked file, not one per caller.
     expect(file.updates).toBe(1);
+  });
+
+  it('reports every refresh by outcome, and tells the token times (never a token) in tokenInfo', async () => {
+    const { endpoint, manager, refreshes } = await setup(tokens(100_000));
+    close = () => manager.close();
+    expect(manager.tokenInfo()).toEqual([
+      {
+        upstream: NAME,
+        loggedIn: true,
+        expiresAt: T0 + 100_000,
+        obtainedAt: T0,
+        refreshable: true,
+        lastRefresh: undefined,
+      },
+    ]);
+    const fine = endpoint.answer;
+    endpoint.answer = () => new Response('bad gateway', { status: 502 });
+    await vi.advanceTimersByTimeAsync(75_000);
+    expect(refreshes).toEqual([`${NAME}:failed`]);
+    endpoint.answer = fine;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(refreshes).toEqual([`${NAME}:failed`, `${NAME}:ok`]);
+    const info = manager.tokenInfo()[0]!;
+    expect(info.lastRefresh).toEqual({ at: T0 + 76_000, outcome: 'ok' });
+    expect(info.expiresAt).toBeGreaterThan(T0 + 3_600_000);
+    expect(JSON.stringify(manager.tokenInfo())).not.toMatch(/access-|refresh-/);
+
+    endpoint.answer = () => Response.json({ error: 'invalid_grant' }, { status: 400 });
+    await manager.refresh(NAME, 'access-1').catch(() => {});
+    expect(refreshes.at(-1)).toBe(`${NAME}:invalid_grant`);
+    expect(manager.tokenInfo()[0]).toMatchObject({ loggedIn: false, expiresAt: undefined });
   });
 });
