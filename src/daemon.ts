@@ -139,7 +139,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const activity = ActivityLog.open({
     file: defaultActivityPath(config.logPath),
     recordArguments: config.activityLog?.arguments ?? false,
-    knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams),
+    knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams, password),
     onError: (error) =>
       logger.warn(
         { err: errorMessage(error) },
@@ -333,15 +333,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
 }
 
-/** The secret values of the upstreams as configured now, computed once per config (not per call). */
-function secretsOf(current: () => readonly UpstreamConfig[]): () => readonly string[] {
+/** The upstreams' secret values as configured now (once per config, not per call), and the owner password. */
+function secretsOf(current: () => readonly UpstreamConfig[], password?: string): () => readonly string[] {
   let seen: readonly UpstreamConfig[] | undefined;
   let secrets: readonly string[] = [];
   return () => {
     const upstreams = current();
     if (upstreams !== seen) {
       seen = upstreams;
-      secrets = activitySecretsOf(upstreams);
+      secrets = [...activitySecretsOf(upstreams), ...(password ? [password] : [])];
     }
     return secrets;
   };

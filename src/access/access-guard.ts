@@ -31,6 +31,8 @@ export interface PageAccess {
   readonly isOpen: (method: string, path: string) => boolean;
   /** The request carries a page session good for its path (the page's own routes only). */
   readonly admits: (req: Request) => boolean;
+  /** A navigation with only the page cookie: let through to the empty shell, not counted as the owner's. */
+  readonly shell: (req: Request) => boolean;
   /** Answers a refused request itself (a browser gets "how to get in"); false leaves it to the guard. */
   readonly refuse: (req: Request, res: Response) => boolean;
 }
@@ -46,6 +48,7 @@ export function accessGuard(token: AccessToken, options: AccessGuardOptions = {}
         options.onAuthenticated?.(req);
         return next();
       }
+      if (options.page.shell(req)) return next();
       if (options.page.refuse(req, res)) return;
     }
     const presented = bearerOf(req.headers.authorization);

@@ -3,6 +3,11 @@ import type { BridgeMetrics } from '../metrics/metrics.js';
 import type { ActivityLog } from './activity-log.js';
 import { jsonByteLength } from './json-size.js';
 
+/** Client-chosen strings are kept short: the page and the ring hold hundreds of entries. */
+const MAX_NAME = 1024;
+const MAX_CLIENT_FIELD = 200;
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
 export interface CallRecorderOptions {
   readonly activity?: ActivityLog | undefined;
   /** A function: the metrics are made after the catalog they read their tool names from. */
@@ -25,14 +30,19 @@ export function callRecorder(options: CallRecorderOptions): CallObserver {
     activity.record({
       kind: call.kind,
       client: {
-        ...(who?.name !== undefined ? { name: who.name } : {}),
-        ...(who?.version !== undefined ? { version: who.version } : {}),
+        ...(who?.name !== undefined ? { name: cut(who.name, MAX_CLIENT_FIELD) } : {}),
+        ...(who?.version !== undefined ? { version: cut(who.version, MAX_CLIENT_FIELD) } : {}),
         ...(who?.session !== undefined ? { session: who.session } : {}),
-        ...(who?.requestId !== undefined ? { requestId: who.requestId } : {}),
+        ...(who?.requestId !== undefined
+          ? {
+              requestId:
+                typeof who.requestId === 'string' ? cut(who.requestId, MAX_CLIENT_FIELD) : who.requestId,
+            }
+          : {}),
         era: who?.era ?? '2025',
         listener,
       },
-      name: call.name,
+      name: cut(call.name, MAX_NAME),
       ...(call.route && call.route.original !== call.name ? { original: call.route.original } : {}),
       ...(call.route ? { upstream: call.route.upstream } : {}),
       durationMs: Math.round(call.durationMs * 10) / 10,

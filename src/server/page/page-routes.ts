@@ -18,6 +18,14 @@ const STATIC: Record<string, { file: string; type: string }> = Object.fromEntrie
 ]);
 /** What needs no session: the login link, the static files, the error docs (public text). */
 const OPEN = new Set(['/login', '/docs/errors', ...Object.keys(STATIC)]);
+/** The page's data and actions: exact paths, so no other route (an mcpPath under /page/) is reached. */
+const PAGE_ROUTES = new Set([
+  '/page/data',
+  '/page/events',
+  '/page/actions/reconnect',
+  '/page/actions/login',
+  '/page/actions/logout',
+]);
 
 export interface PageRoutesOptions extends PageEventSource {
   readonly sessions: PageSessions;
@@ -33,16 +41,16 @@ export interface PageRoutesOptions extends PageEventSource {
 export function pageAccess(sessions: PageSessions): PageAccess {
   return {
     isOpen: (method, path) => (method === 'GET' || method === 'HEAD') && OPEN.has(path),
-    admits: (req) =>
-      // A navigation to the page carries only the cookie: it gets the shell, which holds nothing.
-      (req.method === 'GET' && req.path === '/' && sessions.hasSession(req)) ||
-      (req.path.startsWith('/page/') && sessions.admits(req)),
+    admits: (req) => PAGE_ROUTES.has(req.path) && sessions.admits(req),
+    // A navigation to the page carries only the cookie: it gets the shell, which holds nothing
+    // (and does not count as the owner's connection: other ports of 127.0.0.1 get the cookie too).
+    shell: (req) => req.method === 'GET' && req.path === '/' && sessions.hasSession(req),
     refuse: (req, res) => {
       if (req.method === 'GET' && req.path === '/' && req.accepts(['json', 'html']) === 'html') {
         pageHeaders(res).status(401).type('html').send(getInPage());
         return true;
       }
-      if (req.path.startsWith('/page/') && sessions.hasSession(req)) {
+      if (PAGE_ROUTES.has(req.path) && sessions.hasSession(req)) {
         refuseForeign(res);
         return true;
       }

@@ -89,8 +89,8 @@ export class PageSessions {
 
   /** Ends the request's session (the page's "log out"). */
   end(req: Pick<Request, 'headers' | 'socket'>): void {
-    const value = cookieValue(req.headers.cookie, this.cookieName(req));
-    if (value !== undefined) this.sessions.delete(digest(value));
+    for (const value of cookieValues(req.headers.cookie, this.cookieName(req)))
+      this.sessions.delete(digest(value));
   }
 
   /** Ends every session and forgets every code (the access token was rotated). */
@@ -99,16 +99,18 @@ export class PageSessions {
     this.codes.clear();
   }
 
+  /** Any cookie of that name that is a live session: a page on another port can add junk ones. */
   private session(req: Pick<Request, 'headers' | 'socket'>): PageSession | undefined {
-    const value = cookieValue(req.headers.cookie, this.cookieName(req));
-    if (value === undefined) return undefined;
-    const session = this.sessions.get(digest(value));
-    if (!session) return undefined;
-    if (this.now() - session.lastSeen > SESSION_IDLE_MS) {
-      this.sessions.delete(digest(value));
-      return undefined;
+    for (const value of cookieValues(req.headers.cookie, this.cookieName(req))) {
+      const session = this.sessions.get(digest(value));
+      if (!session) continue;
+      if (this.now() - session.lastSeen > SESSION_IDLE_MS) {
+        this.sessions.delete(digest(value));
+        continue;
+      }
+      return session;
     }
-    return session;
+    return undefined;
   }
 
   private expire(): void {
@@ -135,11 +137,11 @@ export function sameOrigin(req: Pick<Request, 'headers'>, positive: boolean): bo
   return !positive || site === 'same-origin' || origin !== undefined;
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
+function cookieValues(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
+  for (const part of header?.split(';') ?? []) {
     const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq !== -1 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  return undefined;
+  return values;
 }
