@@ -203,6 +203,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     accessToken,
     onAuthenticated: (req) => markSocketAuthenticated(req.socket),
     connectors: connectorApi(() => publicListener),
+    warnings: () => (reloader?.current ?? config).warnings,
     publicStatus: () =>
       publicListener && {
         url: publicListener.resource,

@@ -55,6 +55,8 @@ export interface HttpAppOptions {
   readonly accessToken?: AccessToken | undefined;
   /** A request passed the access guard (its connection is the owner's). */
   readonly onAuthenticated?: ((req: Request) => void) | undefined;
+  /** The config's warnings as reloaded (default: those of `config`, read at start). */
+  readonly warnings?: (() => readonly string[] | undefined) | undefined;
   /** `mcp-bridge connectors`: list and revoke the public listener's connectors. */
   readonly connectors?: Router | undefined;
   /** The public listener, for /status (undefined: there is none). */
@@ -117,7 +119,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
       sessions: sessions.size,
       startedAt: options.startedAt,
       clashes: options.catalog?.clashes,
-      warnings: options.config.warnings,
+      warnings: options.warnings?.() ?? options.config.warnings,
       public: options.publicStatus?.(),
       tokens: options.tokens?.(),
     });

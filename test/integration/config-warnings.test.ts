@@ -4,7 +4,10 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { Daemon } from '../../src/daemon.js';
+import { startDaemon } from '../../src/daemon.js';
+import { createSilentLogger } from '../../src/log.js';
 import type { Status } from '../../src/server/status.js';
+import { rememberToken } from '../helpers/access.js';
 import { authHeaders, makeTempDir, startTestDaemon } from '../helpers/bridge.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -42,5 +45,36 @@ describe('a config.json that others can write', () => {
     const status = (await response.json()) as Status;
     expect(status.warnings).toHaveLength(1);
     expect(status.warnings[0]).toContain(file);
+  });
+
+  it('is refreshed in /status by a reload: fixed, it goes; made again, it comes back', async () => {
+    const { dir, cleanup } = makeTempDir();
+    cleanups.push(cleanup);
+    const file = join(dir, 'config.json');
+    writeFileSync(file, '{"mcpServers": {}}\n');
+    chmodSync(file, 0o600);
+    const env = { MCP_BRIDGE_CONFIG_DIR: dir, MCP_BRIDGE_PORT: '0' };
+    const load = () => loadConfig({ env });
+    const daemon = await startDaemon({
+      config: load(),
+      logger: createSilentLogger(),
+      reloadConfig: load,
+      watchConfig: false,
+    });
+    rememberToken(daemon.url, () => daemon.accessToken);
+    cleanups.push(() => daemon.close());
+    const warnings = async () =>
+      (
+        (await (
+          await fetch(`${new URL(daemon.url).origin}/status`, { headers: authHeaders(daemon) })
+        ).json()) as Status
+      ).warnings;
+    expect(await warnings()).toEqual([]);
+    chmodSync(file, 0o666);
+    await daemon.reload('test');
+    expect((await warnings())[0]).toContain(file);
+    chmodSync(file, 0o600);
+    await daemon.reload('test');
+    expect(await warnings()).toEqual([]);
   });
 });
