@@ -27,28 +27,25 @@ export function callRecorder(options: CallRecorderOptions): CallObserver {
       metrics?.()?.toolCall(call.route?.upstream, call.name, call.outcome, call.durationMs);
     if (!activity) return;
     const who = call.who;
+    // One object literal, undefined fields and all (JSON leaves them out): conditional spreads
+    // made a dozen objects a call.
     activity.record({
       kind: call.kind,
       client: {
-        ...(who?.name !== undefined ? { name: cut(who.name, MAX_CLIENT_FIELD) } : {}),
-        ...(who?.version !== undefined ? { version: cut(who.version, MAX_CLIENT_FIELD) } : {}),
-        ...(who?.session !== undefined ? { session: who.session } : {}),
-        ...(who?.requestId !== undefined
-          ? {
-              requestId:
-                typeof who.requestId === 'string' ? cut(who.requestId, MAX_CLIENT_FIELD) : who.requestId,
-            }
-          : {}),
+        name: who?.name === undefined ? undefined : cut(who.name, MAX_CLIENT_FIELD),
+        version: who?.version === undefined ? undefined : cut(who.version, MAX_CLIENT_FIELD),
+        session: who?.session,
+        requestId: typeof who?.requestId === 'string' ? cut(who.requestId, MAX_CLIENT_FIELD) : who?.requestId,
         era: who?.era ?? '2025',
         listener,
       },
       name: cut(call.name, MAX_NAME),
-      ...(call.route && call.route.original !== call.name ? { original: call.route.original } : {}),
-      ...(call.route ? { upstream: call.route.upstream } : {}),
+      original: call.route && call.route.original !== call.name ? call.route.original : undefined,
+      upstream: call.route?.upstream,
       durationMs: Math.round(call.durationMs * 10) / 10,
       outcome: call.outcome,
-      ...(call.errorCode !== undefined ? { errorCode: call.errorCode } : {}),
-      ...(call.result !== undefined ? { resultBytes: jsonByteLength(call.result) } : {}),
+      errorCode: call.errorCode,
+      resultBytes: call.result === undefined ? undefined : jsonByteLength(call.result),
       arguments: call.arguments,
       result: call.result,
     });

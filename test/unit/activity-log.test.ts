@@ -141,10 +141,10 @@ describe('ActivityLog', () => {
     });
     expect(() => log.record(call({ arguments: { q: 'x' } }))).not.toThrow();
     expect(() => log.record(call({ resultBytes: 10n as unknown as number }))).not.toThrow();
-    expect(errors.map((e) => e.message)).toEqual(['config gone', 'Do not know how to serialize a BigInt']);
-    expect(log.recent()).toHaveLength(1);
     expect(log.recent().at(0)).toMatchObject({ name: 'notes__search', arguments: REDACTION_FAILED });
+    // Lines are written in batches: the one JSON cannot write is reported then, and left out.
     await log.close();
+    expect(errors.map((e) => e.message)).toEqual(['config gone', 'Do not know how to serialize a BigInt']);
     expect(() => log.record(call())).not.toThrow();
     await log.close();
     expect(await written(file)).toHaveLength(1);
