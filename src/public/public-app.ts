@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { BridgeConfig, PublicConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { answerBodyError, BodyBudget, refuseDeepJson } from '../server/body.js';
+import { answerBodyError, BodyBudget } from '../server/body.js';
 import { withFastPath } from '../server/fast-path.js';
 import {
   corsForAllowedOrigins,
@@ -13,6 +13,7 @@ import {
   hostGuard,
   originGuard,
 } from '../server/guards.js';
+import { mcpEndpoint } from '../server/http.js';
 import { sendHttpError } from '../server/http-error.js';
 import { httpLimits } from '../server/limits.js';
 import { RefusalLog } from '../server/refusal.js';
@@ -103,17 +104,7 @@ export function createPublicApp(options: PublicAppOptions): RequestListener {
       }
       next();
     },
-    bodies.reserve,
-    express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }),
-    refuseDeepJson,
-    async (req: Request, res: Response) => {
-      try {
-        await sessions.handle(req, res);
-      } catch (error) {
-        logger.error({ err: errorMessage(error) }, 'unexpected error while handling a public MCP request');
-        sendHttpError(res, 'INTERNAL', `Internal error: ${errorMessage(error)}`);
-      }
-    },
+    ...mcpEndpoint(bodies, config.maxBodyBytes, sessions, logger),
   );
   app.use(options.consent);
 

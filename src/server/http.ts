@@ -1,5 +1,11 @@
 import type { RequestListener } from 'node:http';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import { accessGuard, passesAccessToken } from '../access/access-guard.js';
 import { type AccessToken, challengeProof } from '../access/access-token.js';
 import type { TokenInfo } from '../auth/oauth-manager.js';
@@ -168,20 +174,7 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     config.maxBodyBytes,
     new RefusalLog(logger),
   );
-  app.all(
-    config.mcpPath,
-    bodies.reserve,
-    express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }),
-    refuseDeepJson,
-    async (req: Request, res: Response) => {
-      try {
-        await sessions.handle(req, res);
-      } catch (error) {
-        logger.error({ err: errorMessage(error) }, 'unexpected error while handling an MCP request');
-        sendHttpError(res, 'INTERNAL', `Internal error: ${errorMessage(error)}`);
-      }
-    },
-  );
+  app.all(config.mcpPath, ...mcpEndpoint(bodies, config.maxBodyBytes, sessions, logger));
 
   if (!options.page) {
     app.get('/', (_req, res) => {
@@ -220,4 +213,29 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
     },
     app,
   );
+}
+
+/**
+ * The MCP endpoint after its guards, on either listener: the body budget, the JSON body (depth
+ * checked), then the sessions; an unexpected throw is a JSON-RPC 500, never an HTML page.
+ */
+export function mcpEndpoint(
+  bodies: BodyBudget,
+  maxBodyBytes: number,
+  sessions: SessionManager,
+  logger: Logger,
+): RequestHandler[] {
+  return [
+    bodies.reserve,
+    express.json({ limit: maxBodyBytes, type: ['application/json', 'application/*+json'] }),
+    refuseDeepJson,
+    async (req: Request, res: Response) => {
+      try {
+        await sessions.handle(req, res);
+      } catch (error) {
+        logger.error({ err: errorMessage(error) }, 'unexpected error while handling an MCP request');
+        sendHttpError(res, 'INTERNAL', `Internal error: ${errorMessage(error)}`);
+      }
+    },
+  ];
 }
