@@ -75,6 +75,7 @@ export class BridgeMetrics {
   private readonly byteChildren: Readonly<Record<'in' | 'out', CounterChild>>;
   private readonly children = new Map<string, UpstreamChildren>();
   private pending: { upstream: string; tool: string; outcome: CallOutcome; durationMs: number }[] = [];
+  private readonly unscrapedBytes = { in: 0, out: 0 };
 
   constructor(
     private readonly sources: MetricsSources,
@@ -165,6 +166,14 @@ export class BridgeMetrics {
       },
     });
     const bytes = new Counter({
+      // Added up in plain numbers per response, handed to prom-client at the scrape (see toolCall).
+      collect: () => {
+        for (const direction of ['in', 'out'] as const) {
+          if (this.unscrapedBytes[direction] > 0)
+            this.byteChildren[direction].inc(this.unscrapedBytes[direction]);
+          this.unscrapedBytes[direction] = 0;
+        }
+      },
       name: 'mcp_bridge_bytes_total',
       help: 'Bytes the HTTP listeners received from and sent to clients (headers included), counted as each response finishes.',
       labelNames: ['direction'] as const,
@@ -226,7 +235,7 @@ export class BridgeMetrics {
   }
 
   bytes(direction: 'in' | 'out', n: number): void {
-    if (Number.isFinite(n) && n > 0) this.byteChildren[direction].inc(n);
+    if (Number.isFinite(n) && n > 0) this.unscrapedBytes[direction] += n;
   }
 
   /** The Prometheus text exposition of every metric, sources read now. */
