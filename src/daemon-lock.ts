@@ -56,18 +56,7 @@ export class DaemonLock {
       startedAt: new Date().toISOString(),
       version: VERSION,
     };
-    // The lock's own directory sits beside the file: the config dir must exist first.
-    await ensureDir(configDir, 0o700);
-    let release: () => Promise<void>;
-    try {
-      release = await lockfile.lock(file, LOCK_OPTIONS);
-    } catch (error) {
-      throw new BridgeError(
-        'DAEMON_ALREADY_RUNNING',
-        `could not lock ${file} (${errorMessage(error)}); another mcp-bridge is starting with the config dir ${configDir}`,
-        { cause: error, details: { file } },
-      );
-    }
+    const release = await lockRecord(configDir, file);
     try {
       const other = await readRecord(file);
       if (other && (await isRunning(other))) {
@@ -131,23 +120,28 @@ export async function whileNoDaemon<T>(
   change: () => Promise<T>,
 ): Promise<{ ran: true; value: T } | { ran: false; running: DaemonRecord }> {
   const file = join(configDir, DAEMON_FILE);
-  await ensureDir(configDir, 0o700);
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(file, LOCK_OPTIONS);
-  } catch (error) {
-    throw new BridgeError(
-      'DAEMON_ALREADY_RUNNING',
-      `could not lock ${file} (${errorMessage(error)}); an mcp-bridge daemon is starting with the config dir ${configDir}`,
-      { cause: error, details: { file } },
-    );
-  }
+  const release = await lockRecord(configDir, file);
   try {
     const other = await readRecord(file);
     if (other && (await isRunning(other))) return { ran: false, running: other };
     return { ran: true, value: await change() };
   } finally {
     await release().catch(() => {});
+  }
+}
+
+/** The lock a starting daemon takes on its record; DAEMON_ALREADY_RUNNING while another holds it. */
+async function lockRecord(configDir: string, file: string): Promise<() => Promise<void>> {
+  // The lock's own directory sits beside the file: the config dir must exist first.
+  await ensureDir(configDir, 0o700);
+  try {
+    return await lockfile.lock(file, LOCK_OPTIONS);
+  } catch (error) {
+    throw new BridgeError(
+      'DAEMON_ALREADY_RUNNING',
+      `could not lock ${file} (${errorMessage(error)}); another mcp-bridge is starting with the config dir ${configDir}`,
+      { cause: error, details: { file } },
+    );
   }
 }
 

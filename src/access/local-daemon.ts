@@ -117,6 +117,17 @@ export async function getJson<T>(daemon: LocalDaemon, path: string, timeoutMs = 
   return body;
 }
 
+/**
+ * For commands that act on what the daemon answers (open a browser on its URL, revoke, log in):
+ * a daemon that did not prove it knows the token, while the config says it needs one, is
+ * DAEMON_NOT_VERIFIED (a squatter can claim `"auth": "none"`).
+ */
+export function assertProven(daemon: LocalDaemon, auth: 'token' | 'none'): void {
+  if (!daemon.verified && auth === 'token') {
+    throw notVerified(daemon.base, 'it does not ask for the local access token although the config does');
+  }
+}
+
 export function notVerified(base: string, why: string): BridgeError {
   return new BridgeError(
     'DAEMON_NOT_VERIFIED',

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
-import { findLocalDaemon, getJson, type LocalDaemon, notVerified } from '../access/local-daemon.js';
+import { assertProven, findLocalDaemon, getJson, type LocalDaemon } from '../access/local-daemon.js';
 import { LoginFlows, type LoginStatus, loginTarget } from '../auth/login.js';
 import { OAuthManager } from '../auth/oauth-manager.js';
 import { TokenStore } from '../auth/token-store.js';
@@ -33,9 +33,7 @@ export async function runAuth(argv: string[]): Promise<number> {
   const open = values['no-open'] !== true;
   const daemon = await findLocalDaemon(config);
   // A browser is only ever opened on a URL from a daemon that proved it is ours.
-  if (daemon && !daemon.verified && config.auth === 'token') {
-    throw notVerified(daemon.base, 'it does not ask for the local access token although the config does');
-  }
+  if (daemon) assertProven(daemon, config.auth);
   const httpUpstreams = config.upstreams.filter((u): u is HttpUpstreamConfig => u.kind === 'http');
 
   let names = positionals;

@@ -1,4 +1,4 @@
-import { findLocalDaemon, getJson, type LocalDaemon, notVerified } from '../access/local-daemon.js';
+import { assertProven, findLocalDaemon, getJson, type LocalDaemon } from '../access/local-daemon.js';
 import { loadConfig } from '../config/load.js';
 import type { BridgeConfig } from '../config/schema.js';
 import { runningDaemon, whileNoDaemon } from '../daemon-lock.js';
@@ -111,9 +111,7 @@ async function withConnectors<T>(config: BridgeConfig, work: (c: Connectors) => 
   const daemon = await findLocalDaemon(target);
   if (daemon) {
     // Without its proof, a program on the port could claim a revocation it never made.
-    if (!daemon.verified && config.auth === 'token') {
-      throw notVerified(daemon.base, 'it does not ask for the local access token although the config does');
-    }
+    assertProven(daemon, config.auth);
     return work(daemonConnectors(daemon));
   }
   const outcome = await whileNoDaemon(config.configDir, async () =>

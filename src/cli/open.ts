@@ -1,4 +1,4 @@
-import { type LocalDaemon, notVerified, requireLocalDaemon } from '../access/local-daemon.js';
+import { assertProven, type LocalDaemon, requireLocalDaemon } from '../access/local-daemon.js';
 import { loadConfig } from '../config/load.js';
 import { BridgeError, errorMessage } from '../errors.js';
 import { parseCommandArgs } from './args.js';
@@ -28,9 +28,7 @@ export async function runOpen(argv: string[]): Promise<number> {
   const config = loadConfig({ configPath: values.config });
   const daemon = await requireLocalDaemon(config);
   // A browser is only ever sent to a daemon that proved it is ours (a squatter could say "none").
-  if (!daemon.verified && config.auth === 'token') {
-    throw notVerified(daemon.base, 'it does not ask for the local access token although the config does');
-  }
+  assertProven(daemon, config.auth);
   const url = await pageLoginUrl(daemon);
   if (values['no-open']) {
     process.stdout.write(

@@ -46,6 +46,28 @@ export async function startPublicDaemon(
   return { daemon, issuer, resource: `${issuer}/mcp` };
 }
 
+/** An MCP initialize on the public /mcp, with a bearer token if given: 200, or 401 without a valid one. */
+export function initializeWith(resource: string, token?: string): Promise<Response> {
+  return fetch(resource, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'probe', version: '1' },
+      },
+    }),
+  });
+}
+
 /** fetch with a cookie jar and no automatic redirects, like a browser that we drive by hand. */
 export class BrowserLike {
   private readonly cookies = new Map<string, string>();

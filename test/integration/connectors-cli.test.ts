@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectorInfo } from '../../src/public/oauth-store.js';
 import { makeTempDir } from '../helpers/bridge.js';
 import { cliEnv, freePort, type RunningBridge, runCli, startCli } from '../helpers/cli.js';
-import { connectLikeChatGPT, OWNER_PASSWORD, refresh } from '../helpers/connector.js';
+import { connectLikeChatGPT, initializeWith, OWNER_PASSWORD, refresh } from '../helpers/connector.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
 
 interface ListJson {
@@ -12,27 +12,6 @@ interface ListJson {
   public: { url: string; exposes: string[] } | null;
   connectors: ConnectorInfo[];
 }
-
-/** An MCP initialize on the public /mcp with a connector's bearer token: 200, or 401 once revoked. */
-const initialize = (url: string, token: string) =>
-  fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      authorization: `Bearer ${token}`,
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'probe', version: '1' },
-      },
-    }),
-  });
 
 // Runs bin/ (dist/): `npm test` builds first (pretest); a direct `npx vitest run` needs `npm run build`.
 describe('mcp-bridge connectors', () => {
@@ -80,7 +59,7 @@ describe('mcp-bridge connectors', () => {
 
     const { conn, tokens } = await connectLikeChatGPT(resource);
     const clientId = conn.client.client_id;
-    expect((await initialize(resource, tokens.access_token)).status).toBe(200);
+    expect((await initializeWith(resource, tokens.access_token)).status).toBe(200);
 
     const listed = await runCli(['connectors', 'list', '--json'], env);
     expect(listed.code).toBe(0);
@@ -107,7 +86,7 @@ describe('mcp-bridge connectors', () => {
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toContain(`revoked ${clientId} ChatGPT (chatgpt.com)`);
     // At once, in the running daemon: no restart, no waiting.
-    expect((await initialize(resource, tokens.access_token)).status).toBe(401);
+    expect((await initializeWith(resource, tokens.access_token)).status).toBe(401);
     const refreshed = await refresh(conn, tokens.refresh_token!);
     expect(refreshed.ok).toBe(false);
     // The registration went with the grants, so the token endpoint no longer knows the client.
@@ -150,8 +129,8 @@ describe('mcp-bridge connectors', () => {
 
     // b survives for now; c goes with --all after the restart check below.
     const restarted = await start();
-    expect((await initialize(resource, a.tokens.access_token)).status).toBe(401);
-    expect((await initialize(resource, b.tokens.access_token)).status).toBe(200);
+    expect((await initializeWith(resource, a.tokens.access_token)).status).toBe(401);
+    expect((await initializeWith(resource, b.tokens.access_token)).status).toBe(200);
     expect(await restarted.stop()).toBe(0);
 
     const all = await runCli(['connectors', 'revoke', '--all'], env);
@@ -161,7 +140,7 @@ describe('mcp-bridge connectors', () => {
     expect(none.stdout).toContain('no connectors yet');
     await start();
     for (const { tokens } of [b, c])
-      expect((await initialize(resource, tokens.access_token)).status).toBe(401);
+      expect((await initializeWith(resource, tokens.access_token)).status).toBe(401);
   });
 
   it('never edits connectors.json behind a daemon that runs but does not answer', async () => {

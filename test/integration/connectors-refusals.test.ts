@@ -7,6 +7,7 @@ import {
   connectLikeChatGPT,
   discover,
   exchange,
+  initializeWith,
   type PublicDaemon,
   refresh,
   register,
@@ -15,26 +16,6 @@ import {
 } from '../helpers/connector.js';
 import { fakeUpstream } from '../helpers/fake-server.js';
 import { raw } from '../helpers/raw-http.js';
-
-const ping = (url: string, token?: string) =>
-  fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'probe', version: '1' },
-      },
-    }),
-  });
 
 describe('public listener refusals', () => {
   const tmp = makeTempDir();
@@ -49,18 +30,18 @@ describe('public listener refusals', () => {
   });
 
   it('401 with resource_metadata for no token, a made-up token and a malformed header', async () => {
-    const none = await ping(pub.resource);
+    const none = await initializeWith(pub.resource);
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe(
       `Bearer resource_metadata="${pub.issuer}/.well-known/oauth-protected-resource/mcp"`,
     );
     expect((await none.json()).error.data.code).toBe('BEARER_TOKEN_REQUIRED');
-    const madeUp = await ping(pub.resource, 'x'.repeat(43));
+    const madeUp = await initializeWith(pub.resource, 'x'.repeat(43));
     expect(madeUp.status).toBe(401);
     expect(madeUp.headers.get('www-authenticate')).toContain('error="invalid_token"');
     expect((await madeUp.json()).error.data.code).toBe('BEARER_TOKEN_INVALID');
     // The loopback listener's local access token means nothing here.
-    expect((await ping(pub.resource, pub.daemon.accessToken)).status).toBe(401);
+    expect((await initializeWith(pub.resource, pub.daemon.accessToken)).status).toBe(401);
   });
 
   it('refuses a redirect URI outside the allow-list at registration', async () => {
@@ -134,24 +115,24 @@ describe('public listener refusals', () => {
     );
     expect(first.refresh_token).toBeTruthy();
     expect(first.refresh_token).not.toBe(tokens.refresh_token);
-    expect((await ping(pub.resource, first.access_token)).status).toBe(200);
+    expect((await initializeWith(pub.resource, first.access_token)).status).toBe(200);
     // The spent one again: refused, and the whole grant with it.
     const reuse = await refresh(conn, tokens.refresh_token!);
     expect(reuse.status).toBe(400);
     expect((await reuse.json()).error).toBe('invalid_grant');
     const after = await refresh(conn, first.refresh_token!);
     expect((await after.json()).error).toBe('invalid_grant');
-    expect((await ping(pub.resource, first.access_token)).status).toBe(401);
-    expect((await ping(pub.resource, tokens.access_token)).status).toBe(401);
+    expect((await initializeWith(pub.resource, first.access_token)).status).toBe(401);
+    expect((await initializeWith(pub.resource, tokens.access_token)).status).toBe(401);
   });
 
   it('a revoked connector loses its tokens and its open session at once', async () => {
     const { conn, tokens } = await connectLikeChatGPT(pub.resource);
-    const opened = await ping(pub.resource, tokens.access_token);
+    const opened = await initializeWith(pub.resource, tokens.access_token);
     expect(opened.status).toBe(200);
     const session = opened.headers.get('mcp-session-id')!;
     expect(await pub.daemon.public!.revoke(conn.client.client_id)).toBe(true);
-    expect((await ping(pub.resource, tokens.access_token)).status).toBe(401);
+    expect((await initializeWith(pub.resource, tokens.access_token)).status).toBe(401);
     // Its registration is gone too.
     expect((await (await refresh(conn, tokens.refresh_token!)).json()).error).toBe('invalid_client');
     expect(pub.daemon.public!.connectors().some((c) => c.clientId === conn.client.client_id)).toBe(false);
@@ -174,7 +155,7 @@ describe('public listener refusals', () => {
   it('a session belongs to the grant that opened it', async () => {
     const a = await connectLikeChatGPT(pub.resource);
     const b = await connectLikeChatGPT(pub.resource);
-    const opened = await ping(pub.resource, a.tokens.access_token);
+    const opened = await initializeWith(pub.resource, a.tokens.access_token);
     const session = opened.headers.get('mcp-session-id')!;
     const list = (token: string) =>
       fetch(pub.resource, {
