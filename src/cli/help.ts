@@ -154,7 +154,8 @@ version, the config file, the port (free, or our daemon answering there with thi
 every stdio upstream's command on the PATH the service gets (the installed unit's, else your
 login shell's), OAuth logins (from the running daemon), modes of the token files and the
 config dir, the service, Claude Desktop's config (the shim entry, no server both there and in
-the bridge) and the log file.
+the bridge) and the log file. With public.url set, also the public listener: the URL, the owner
+password (where it is set, never its value), its port and connectors.json.
 
 Options:
   --json              the checks as JSON
@@ -182,15 +183,20 @@ Options:
 
 export const CONNECTORS_HELP = `Usage: mcp-bridge connectors list [--json] [--config PATH]
        mcp-bridge connectors revoke <client-id> | --all [--json] [--config PATH]
+       mcp-bridge connectors unlock [--json] [--config PATH]
 
 The hosted connectors (ChatGPT, claude.ai) the owner approved on the public listener
 (public.url; see docs/connectors.md). With the daemon running, the command asks it; when the
 daemon is not running, it reads or changes connectors.json in the config dir itself, and says so.
 
-  list     what the public listener exposes, then one line per connector: name, client id,
-           redirect host, created, last used, scopes
+  list     what the public listener exposes, whether its consent page is locked (and for how
+           long), then one line per connector: name, client id, redirect host, created, last
+           used, scopes
   revoke   remove a connector's registration, grants and tokens: its tokens stop working at once
            and its open sessions end; it must be connected (and approved) again. --all: every one
+  unlock   clear the lock that 5 wrong passwords in 15 minutes put on the consent page (and the
+           count of wrong passwords) in the running daemon; says whether it was locked and for how
+           long. The count lives in the daemon's memory: with no daemon there is nothing to unlock
 
 Options:
   --json              the same as JSON

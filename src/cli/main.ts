@@ -31,7 +31,7 @@ Commands:
   service   service install | uninstall | status | restart | logs: run the daemon under launchd/systemd
   doctor    check the setup (node, config, port, commands on the service's PATH, logins, files)
   activity  the tool calls, prompt gets and resource reads clients made (--follow, --upstream, --json)
-  connectors  connectors list: the ChatGPT/claude.ai connectors; connectors revoke ID | --all
+  connectors  connectors list: the ChatGPT/claude.ai connectors; connectors revoke ID | --all; connectors unlock
   help      show help for a command
 
 Options:

@@ -8,6 +8,25 @@ export const MIN_OWNER_PASSWORD_LENGTH = 12;
 const WHERE =
   'set MCP_BRIDGE_OWNER_PASSWORD, MCP_BRIDGE_OWNER_PASSWORD_OP_REF (an op:// reference) or public.ownerPassword in config.json (a literal or an op:// reference)';
 
+export type OwnerPasswordSource =
+  | 'MCP_BRIDGE_OWNER_PASSWORD'
+  | 'MCP_BRIDGE_OWNER_PASSWORD_OP_REF'
+  | 'public.ownerPassword';
+
+/** Where ownerPassword() takes the password from, and whether that is an `op://` reference to read. */
+export function ownerPasswordSource(
+  config: PublicConfig,
+  env: NodeJS.ProcessEnv,
+): { source: OwnerPasswordSource; value: string | undefined; opRef: boolean } {
+  const [source, value]: [OwnerPasswordSource, string | undefined] = env.MCP_BRIDGE_OWNER_PASSWORD
+    ? ['MCP_BRIDGE_OWNER_PASSWORD', env.MCP_BRIDGE_OWNER_PASSWORD]
+    : env.MCP_BRIDGE_OWNER_PASSWORD_OP_REF
+      ? ['MCP_BRIDGE_OWNER_PASSWORD_OP_REF', env.MCP_BRIDGE_OWNER_PASSWORD_OP_REF]
+      : ['public.ownerPassword', config.ownerPassword];
+  const opRef = source === 'MCP_BRIDGE_OWNER_PASSWORD_OP_REF' || (value?.startsWith('op://') ?? false);
+  return { source, value, opRef };
+}
+
 /**
  * The password the owner types on the consent page: `MCP_BRIDGE_OWNER_PASSWORD`, else the
  * `op://` reference in `MCP_BRIDGE_OWNER_PASSWORD_OP_REF`, else `public.ownerPassword` (an `op://`
@@ -18,20 +37,15 @@ export async function ownerPassword(
   env: NodeJS.ProcessEnv,
   read: OpReader = opRead,
 ): Promise<string> {
-  const [source, value] = env.MCP_BRIDGE_OWNER_PASSWORD
-    ? ['MCP_BRIDGE_OWNER_PASSWORD', env.MCP_BRIDGE_OWNER_PASSWORD]
-    : env.MCP_BRIDGE_OWNER_PASSWORD_OP_REF
-      ? ['MCP_BRIDGE_OWNER_PASSWORD_OP_REF', env.MCP_BRIDGE_OWNER_PASSWORD_OP_REF]
-      : ['public.ownerPassword', config.ownerPassword];
+  const { source, value, opRef } = ownerPasswordSource(config, env);
   if (!value) {
     throw new BridgeError(
       'OWNER_PASSWORD_REQUIRED',
       `public.url is set (${config.url}), so the public listener needs an owner password for its consent page: ${WHERE}`,
     );
   }
-  const isRef = source === 'MCP_BRIDGE_OWNER_PASSWORD_OP_REF' || value.startsWith('op://');
   let password = value;
-  if (isRef) {
+  if (opRef) {
     try {
       password = await read(value.trim());
     } catch (error) {

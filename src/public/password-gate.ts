@@ -7,6 +7,14 @@ export type GateResult =
   | { readonly ok: false; readonly reason: 'wrong'; readonly failuresLeft: number }
   | { readonly ok: false; readonly reason: 'locked'; readonly retryAfterS: number };
 
+/** What `PasswordGate.unlock` cleared. */
+export interface Unlocked {
+  /** Seconds the lock had left, 0 when it was not locked. */
+  readonly lockedForS: number;
+  /** Wrong passwords of the window that were forgotten with it. */
+  readonly failures: number;
+}
+
 export interface PasswordGateOptions {
   /** Wrong passwords allowed within `windowMs` before every try is refused (default 5). */
   readonly maxFailures?: number;
@@ -76,6 +84,19 @@ export class PasswordGate {
     const now = this.#now();
     this.#forgetOld(now);
     return this.#retryAfterS(now);
+  }
+
+  /**
+   * Forgets every recent failure, for the owner (`mcp-bridge connectors unlock`): tries while locked
+   * do not extend the lock, but a guesser who comes back every 15 minutes would otherwise keep the
+   * owner out until a restart. A guesser gets maxFailures new tries from it, as after a restart.
+   */
+  unlock(): Unlocked {
+    const now = this.#now();
+    this.#forgetOld(now);
+    const cleared = { lockedForS: this.#retryAfterS(now), failures: this.#failures.length };
+    this.#failures.length = 0;
+    return cleared;
   }
 
   #forgetOld(now: number): void {

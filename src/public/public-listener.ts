@@ -12,7 +12,7 @@ import { BearerCheck, resourceMetadataUrl } from './bearer.js';
 import { consentRoutes } from './consent-routes.js';
 import type { ConnectorInfo } from './oauth-store.js';
 import { OAuthStore } from './oauth-store.js';
-import { PasswordGate } from './password-gate.js';
+import { PasswordGate, type Unlocked } from './password-gate.js';
 import { createProvider } from './provider.js';
 import { loadProviderKeys } from './provider-keys.js';
 import { createPublicApp, grantOf } from './public-app.js';
@@ -45,6 +45,10 @@ export interface PublicListener {
   connectors(): ConnectorInfo[];
   /** Ends a connector's registration, grants, tokens and sessions; false if it had none. */
   revoke(clientId: string): Promise<boolean>;
+  /** Seconds the consent page stays locked by wrong passwords, 0 when it is not locked. */
+  lockedForS(): number;
+  /** Clears that lock and the count of wrong passwords (`mcp-bridge connectors unlock`). */
+  unlock(): Unlocked;
   close(): Promise<void>;
 }
 
@@ -85,9 +89,10 @@ export async function startPublicListener(options: PublicListenerOptions): Promi
   const stopEnding = store.onGrantsRevoked((grantIds) =>
     sessions.endSessions('a connector was revoked', grantIds),
   );
+  const gate = new PasswordGate(options.password);
   const consent = consentRoutes({
     provider,
-    gate: new PasswordGate(options.password),
+    gate,
     csrfKey: keys.cookieKeys[0] as string,
     origin: pub.url,
     resource,
@@ -135,6 +140,16 @@ export async function startPublicListener(options: PublicListenerOptions): Promi
       const found = await store.revoke(clientId);
       if (found) log.warn({ clientId }, 'connector revoked by the owner');
       return found;
+    },
+    lockedForS: () => gate.lockedForS(),
+    unlock() {
+      const cleared = gate.unlock();
+      if (cleared.lockedForS > 0) {
+        log.warn(cleared, 'consent page unlocked by the owner: the lock from wrong passwords is cleared');
+      } else if (cleared.failures > 0) {
+        log.info(cleared, 'consent page: the count of wrong passwords was reset by the owner');
+      }
+      return cleared;
     },
     close() {
       closing ??= (async () => {

@@ -33,27 +33,24 @@ export interface StoreContents {
   readonly lastUsed: Map<string, number>;
 }
 
+/** What connectors.json holds, found without changing it (doctor reads it this way too). */
+export type StoreFileFound =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'too large'; readonly maxBytes: number }
+  | { readonly kind: 'corrupt'; readonly problem: string }
+  | { readonly kind: 'ok'; readonly contents: StoreContents };
+
 /**
- * connectors.json as it was last written, without what has expired since. Missing: empty. Corrupt
- * or far too large: moved aside (every connector must connect again) and reported, never
- * silently replaced.
+ * Reads and checks connectors.json, dropping what has expired, and leaves the file as it is.
+ * Throws CONFIG_INVALID when it exists but cannot be read.
  */
-export async function readStoreFile(file: string, log: Logger): Promise<StoreContents> {
-  const contents: StoreContents = { entries: new Map(), lastUsed: new Map() };
+export async function inspectStoreFile(file: string): Promise<StoreFileFound> {
   let text: string;
   try {
-    if ((await stat(file)).size > MAX_FILE_BYTES) throw new RangeError('too large');
+    if ((await stat(file)).size > MAX_FILE_BYTES) return { kind: 'too large', maxBytes: MAX_FILE_BYTES };
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return contents;
-    if (error instanceof RangeError) {
-      const aside = await moveAside(file);
-      log.error(
-        { file, movedTo: aside, maxBytes: MAX_FILE_BYTES },
-        'the connectors file is far too large to be ours; moved it aside: every connector must connect again',
-      );
-      return contents;
-    }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
     throw new BridgeError(
       'CONFIG_INVALID',
       `cannot read ${file}: ${errorMessage(error)}; it should be readable by this user only (mode 0600)`,
@@ -61,28 +58,47 @@ export async function readStoreFile(file: string, log: Logger): Promise<StoreCon
     );
   }
   const parsed = parseJsonText(text, FileSchema);
-  if (!parsed.ok) {
-    const aside = await moveAside(file);
-    if (!aside) {
-      throw new BridgeError(
-        'CONFIG_INVALID',
-        `${file} is corrupt (${parsed.problem}) and could not be moved aside; move or delete it`,
-        { details: { file } },
-      );
-    }
-    log.error(
-      { file, movedTo: aside, err: parsed.problem },
-      'the connectors file is corrupt; moved it aside: every connector must connect again',
-    );
-    return contents;
-  }
+  if (!parsed.ok) return { kind: 'corrupt', problem: parsed.problem };
+  const contents: StoreContents = { entries: new Map(), lastUsed: new Map() };
   const now = Date.now();
   for (const [key, entry] of Object.entries(parsed.value.entries)) {
     if (entry.expiresAt === null || entry.expiresAt > now)
       contents.entries.set(key, entry as unknown as Entry);
   }
   for (const [clientId, at] of Object.entries(parsed.value.lastUsed)) contents.lastUsed.set(clientId, at);
-  return contents;
+  return { kind: 'ok', contents };
+}
+
+/**
+ * connectors.json as it was last written, without what has expired since. Missing: empty. Corrupt
+ * or far too large: moved aside (every connector must connect again) and reported, never
+ * silently replaced.
+ */
+export async function readStoreFile(file: string, log: Logger): Promise<StoreContents> {
+  const found = await inspectStoreFile(file);
+  if (found.kind === 'ok') return found.contents;
+  const empty: StoreContents = { entries: new Map(), lastUsed: new Map() };
+  if (found.kind === 'missing') return empty;
+  const aside = await moveAside(file);
+  if (found.kind === 'too large') {
+    log.error(
+      { file, movedTo: aside, maxBytes: found.maxBytes },
+      'the connectors file is far too large to be ours; moved it aside: every connector must connect again',
+    );
+    return empty;
+  }
+  if (!aside) {
+    throw new BridgeError(
+      'CONFIG_INVALID',
+      `${file} is corrupt (${found.problem}) and could not be moved aside; move or delete it`,
+      { details: { file } },
+    );
+  }
+  log.error(
+    { file, movedTo: aside, err: found.problem },
+    'the connectors file is corrupt; moved it aside: every connector must connect again',
+  );
+  return empty;
 }
 
 /** Writes the entries `keep` accepts (and have not expired): temp + fsync + rename, mode 0600. */

@@ -10,6 +10,7 @@ import { errorMessage } from '../errors.js';
 import type { Status } from '../server/status.js';
 import { VERSION } from '../version.js';
 import { activeLogFile } from './control.js';
+import { publicChecks } from './doctor-public.js';
 import { serviceChecks } from './doctor-service.js';
 import { captureLoginPath } from './login-path.js';
 import { homeOf, pathFromUnit, type ServicePlatform, unitPath } from './templates.js';
@@ -37,6 +38,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
   const { env } = options;
   const checks: Check[] = [nodeCheck()];
   let config: BridgeConfig | undefined;
+  let loadError: unknown;
   try {
     config = loadConfig({ configPath: options.configPath, env });
     checks.push(
@@ -48,6 +50,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
       ),
     );
   } catch (error) {
+    loadError = error;
     checks.push(
       fail(
         'config',
@@ -65,6 +68,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
     ...(config ? await commandChecks(config, options) : [skip('commands', 'the config does not load')]),
   );
   checks.push(...(config ? oauthChecks(config, status) : [skip('oauth logins', 'the config does not load')]));
+  checks.push(...(await publicChecks(config, loadError, status, options)));
   checks.push(...modeChecks(config?.configDir ?? resolveConfigDir(env)));
   checks.push(...(await serviceChecks(options)));
   checks.push(claudeCheck(config, options));

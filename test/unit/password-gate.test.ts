@@ -131,3 +131,42 @@ describe('PasswordGate: global lockout', () => {
     expect(gate.check('right')).toEqual({ ok: true });
   });
 });
+
+describe('PasswordGate.unlock', () => {
+  it('opens a locked gate at once, for the right password, and says how long it had left', () => {
+    const c = clock();
+    const gate = new PasswordGate('right', { now: c.now });
+    failTimes(gate, 5);
+    c.advance(2 * MIN);
+    expect(gate.check('right')).toMatchObject({ ok: false, reason: 'locked' });
+    expect(gate.unlock()).toEqual({ lockedForS: 13 * 60, failures: 5 });
+    expect(gate.lockedForS()).toBe(0);
+    expect(gate.check('right')).toEqual({ ok: true });
+  });
+
+  it('forgets the failures: a full count of tries again, and a second unlock clears nothing', () => {
+    const c = clock();
+    const gate = new PasswordGate('right', { now: c.now });
+    failTimes(gate, 5);
+    gate.unlock();
+    expect(gate.unlock()).toEqual({ lockedForS: 0, failures: 0 });
+    expect(gate.check('wrong')).toEqual({ ok: false, reason: 'wrong', failuresLeft: 4 });
+    failTimes(gate, 4);
+    // Locked again by five new failures, for a whole window from the first of them.
+    expect(gate.lockedForS()).toBe(15 * 60);
+  });
+
+  it('not locked: resets the count of recent failures, not the ones that aged out', () => {
+    const c = clock();
+    const gate = new PasswordGate('right', { now: c.now });
+    failTimes(gate, 2);
+    c.advance(15 * MIN);
+    failTimes(gate, 3);
+    expect(gate.unlock()).toEqual({ lockedForS: 0, failures: 3 });
+    expect(gate.check('wrong')).toEqual({ ok: false, reason: 'wrong', failuresLeft: 4 });
+  });
+
+  it('a new gate has nothing to unlock', () => {
+    expect(new PasswordGate('right').unlock()).toEqual({ lockedForS: 0, failures: 0 });
+  });
+});
