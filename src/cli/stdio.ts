@@ -93,16 +93,21 @@ function daemonUrl(file: Record<string, unknown>): string {
  * the port, one wins, the others exit with PORT_IN_USE.
  */
 async function startDaemon(configPath: string | undefined, log: (line: string) => void): Promise<void> {
-  if (!configPath && startService(log)) return;
+  if (!configPath && (await startService(log))) return;
   spawnDaemon(configPath, log);
 }
 
+/** How long the service manager gets to accept the start; `systemctl start` of a simple unit returns at once. */
+const SERVICE_START_MS = 5000;
+
 /**
  * The hook for `mcp-bridge service install` (issue 13): a unit in the place that command writes
- * it is started by the service manager. Only when the unit file exists; a failure falls back to
- * spawning. The unit's paths must match what `service install` writes (its owner keeps them in step).
+ * it is started by the service manager. Only when the unit file exists; resolves false (and says
+ * why) when the manager is missing or refuses, so the caller spawns the daemon itself instead of
+ * waiting for one that never comes. The unit's paths must match what `service install` writes
+ * (its owner keeps them in step).
  */
-export function startService(log: (line: string) => void): boolean {
+export async function startService(log: (line: string) => void): Promise<boolean> {
   const home = process.env.HOME || homedir();
   const candidates: [string, string, string[]][] =
     process.platform === 'darwin'
@@ -115,25 +120,80 @@ export function startService(log: (line: string) => void): boolean {
         ]
       : [
           [
-            join(home, '.config', 'systemd', 'user', 'mcp-bridge.service'),
+            join(
+              process.env.XDG_CONFIG_HOME || join(home, '.config'),
+              'systemd',
+              'user',
+              'mcp-bridge.service',
+            ),
             'systemctl',
             ['--user', 'start', 'mcp-bridge'],
           ],
         ];
   for (const [unit, command, args] of candidates) {
     if (!existsSync(unit)) continue;
-    const child = spawn(command, args, { detached: true, stdio: 'ignore', env: process.env });
-    let failed = false;
-    child.on('error', () => {
-      failed = true;
-    });
-    child.unref();
+    const line = `${command} ${args.join(' ')}`;
+    const outcome = await runServiceManager(command, args, line);
+    if (outcome.failed) {
+      log(
+        `no daemon answered, and the service manager could not start it (${outcome.failed}); starting the daemon directly instead; run \`mcp-bridge doctor\` to fix the service`,
+      );
+      return false;
+    }
     log(
-      `no daemon answered; asked the service manager to start it (${command} ${args.join(' ')}); if it stays down, run \`mcp-bridge doctor\``,
+      `no daemon answered; asked the service manager to start it (${line}${outcome.pending ? `, still busy after ${SERVICE_START_MS / 1000} s` : ''}); if it stays down, run \`mcp-bridge doctor\``,
     );
-    return !failed;
+    return true;
   }
   return false;
+}
+
+/**
+ * Runs the service manager's start command for at most SERVICE_START_MS. `failed` says how it
+ * failed (not installed, or its exit status and first stderr line); a command still running then
+ * is left to finish (`pending`): it has the job in hand, and a second daemon would fight the unit.
+ */
+function runServiceManager(
+  command: string,
+  args: string[],
+  line: string,
+): Promise<{ failed?: string; pending?: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: process.env,
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => {
+      if (stderr.length < 4096) stderr += chunk;
+    });
+    let settled = false;
+    const settle = (outcome: { failed?: string; pending?: boolean }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => {
+      child.stderr?.destroy();
+      child.unref();
+      settle({ pending: true });
+    }, SERVICE_START_MS);
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      settle({
+        failed:
+          error.code === 'ENOENT'
+            ? `${command} is not installed here`
+            : `\`${line}\` could not run: ${error.message}`,
+      }),
+    );
+    child.once('close', (code, signal) => {
+      if (code === 0) return settle({});
+      const first = stderr.trim().split('\n')[0]?.trim();
+      settle({ failed: `\`${line}\` exited with ${code ?? signal}${first ? `: ${first}` : ''}` });
+    });
+  });
 }
 
 const SERVICE_LABEL = 'dev.mcp-bridge';

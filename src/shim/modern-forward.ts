@@ -1,6 +1,7 @@
 import { ERROR_CODES, errorMessage } from '../errors.js';
 import { fetchOrThrow, type Id, type Message, NotDelivered, readMessages } from './http-read.js';
 import { modernHeaders, ParamHeaders } from './modern.js';
+import { cachedDiscoverResult, type ServedSurface } from './served-cache.js';
 import { droppedRepeatedly, restartedDuring } from './wire-errors.js';
 
 /** What a 2026-07-28 message needs of the shim around it. */
@@ -15,6 +16,8 @@ export interface ModernDeps {
   /** Resolves once the daemon answers (starting it if the shim may), rejects after --wait. */
   daemonUp(): Promise<void>;
   unreachableError(id: Id, error: unknown): Message;
+  /** The daemon's served cache, if it has one: answers server/discover while it is not up. */
+  servedCache?(): ServedSurface | undefined;
 }
 
 /** Read-only, or (subscriptions/listen) only a subscription: sending them again changes nothing. */
@@ -82,6 +85,7 @@ export class ModernForwarder {
         } catch (error) {
           if (controller.signal.aborted) return;
           this.deps.connectionLost();
+          if (error instanceof NotDelivered && this.answerOffline(message, version)) return;
           if (attempt >= MAX_ATTEMPTS) {
             this.deps.write(droppedRepeatedly(id, message.method, attempt, error));
             return;
@@ -102,6 +106,26 @@ export class ModernForwarder {
     } finally {
       this.inFlight.delete(id);
     }
+  }
+
+  /**
+   * Nothing answers, but the daemon served this shim's users before: a server/discover (what a
+   * 2026-07-28 client connects with, like initialize in 2025) is answered from what it served, and
+   * the daemon is waited for (started, with --start-daemon) in the background.
+   */
+  private answerOffline(message: Message, version: string): boolean {
+    if (message.method !== 'server/discover') return false;
+    const cache = this.deps.servedCache?.();
+    const result = cache && cachedDiscoverResult(cache, version);
+    if (!result) return false;
+    this.deps.write({ jsonrpc: '2.0', id: message.id as Id, result });
+    this.deps.log(
+      'the daemon is not up yet: answered server/discover from its served cache; connecting in the background',
+    );
+    this.deps
+      .daemonUp()
+      .catch((error: unknown) => this.deps.log(`the daemon stayed unreachable: ${errorMessage(error)}`));
+    return true;
   }
 
   /** One stateless POST, with the headers of its era and the token after a fresh proof. */

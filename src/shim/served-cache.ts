@@ -4,9 +4,9 @@ import type { Message } from './http-read.js';
 
 /**
  * The daemon's last served surface (`served-cache.json`, written by src/catalog/served-cache.ts):
- * what lets the shim answer initialize and the lists at once while the daemon is not up yet, and
- * tell the client, once connected, which of those lists the daemon now answers differently.
- * Plain JSON.parse and a defensive shape check: a missing or corrupt file is no cache, never a
+ * what lets the shim answer initialize, server/discover and the lists at once while the daemon is
+ * not up yet, and tell the client, once connected, which of those lists the daemon now answers
+ * differently. Plain JSON.parse and a defensive shape check: a missing or corrupt file is no cache, never a
  * crash, and its text is never quoted (tool descriptions can hold anything a server sent).
  */
 export interface ServedSurface {
@@ -71,6 +71,30 @@ export function cachedInitializeResult(surface: ServedSurface, requested: unknow
     capabilities: surface.capabilities,
     serverInfo: surface.serverInfo,
     ...(surface.instructions ? { instructions: surface.instructions } : {}),
+  };
+}
+
+/** The stateless revisions the daemon serves (its SDK's), which this shim also speaks. */
+const KNOWN_MODERN = new Set(['2026-07-28']);
+
+/**
+ * The daemon's server/discover answer from the cache, for a revision it serves; undefined for any
+ * other (the daemon's own refusal, naming what it supports, is then awaited).
+ */
+export function cachedDiscoverResult(
+  surface: ServedSurface,
+  requested: string,
+): Record<string, unknown> | undefined {
+  if (!KNOWN_MODERN.has(requested)) return undefined;
+  return {
+    supportedVersions: [...KNOWN_MODERN],
+    capabilities: surface.capabilities,
+    ...(surface.instructions ? { instructions: surface.instructions } : {}),
+    // What the daemon's SDK adds to every 2026-07-28 discover result (ttlMs 0: nothing to keep).
+    resultType: 'complete',
+    ttlMs: 0,
+    cacheScope: 'private',
+    _meta: { 'io.modelcontextprotocol/serverInfo': surface.serverInfo },
   };
 }
 

@@ -34,7 +34,7 @@ export interface ShimOptions {
   readonly startDaemon?: (() => Promise<void>) | undefined;
   /** The local access token (read from disk at every (re)connect: it may have been rotated). */
   readonly access?: ShimAccess | undefined;
-  /** The daemon's `served-cache.json`: answers initialize and the lists while it is not up. */
+  /** The daemon's `served-cache.json`: answers initialize, server/discover and the lists while it is not up. */
   readonly servedCacheFile?: string | undefined;
 }
 
@@ -64,6 +64,7 @@ export class StdioProxy {
       connectionLost: () => this.proof.connectionLost(),
       daemonUp: () => this.proof.daemonUp(),
       unreachableError,
+      servedCache: () => this.servedCache(),
     });
   }
 
