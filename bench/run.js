@@ -3,6 +3,7 @@
 // measured in one run and interleaved, so machine noise hits both sides alike. Prints medians and
 // ratios; asserts nothing. Usage: npm run bench [-- --quick]
 import { connectorToken, freePort } from './connector.js';
+import { benchObservability } from './observability.js';
 import { runBench, tempDir } from './processes.js';
 import {
   bridgeClient,
@@ -276,6 +277,9 @@ async function main() {
     await daemon.stop();
     remote.child.kill();
   }
+
+  // 4b. What the activity log and the metrics add to a small call (two daemons, one with both off).
+  await benchObservability({ blocks: quick ? 4 : 16, callsPerBlock: quick ? 200 : 400 });
 
   // 5. Cold start to the first answered tools/list, from cache, with the upstream hanging.
   let oneUpstreamRss = 0;

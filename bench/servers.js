@@ -64,10 +64,13 @@ export const auth = (url) => {
 };
 
 /** Starts the real daemon process; resolves with its URL and pid once it listens. */
-export async function startDaemon(dir, servers, extraEnv = {}) {
+export async function startDaemon(dir, servers, extraEnv = {}, extraConfig = {}) {
   const configDir = join(dir, 'config');
   mkdirSync(configDir, { recursive: true });
-  writeFileSync(join(configDir, 'config.json'), JSON.stringify({ mcpServers: servers, pingIntervalMs: 0 }));
+  writeFileSync(
+    join(configDir, 'config.json'),
+    JSON.stringify({ mcpServers: servers, pingIntervalMs: 0, ...extraConfig }),
+  );
   const startedAt = now();
   const child = spawn(process.execPath, [BIN, 'start'], {
     env: {

@@ -71,10 +71,10 @@ export interface Daemon {
   readonly registry: UpstreamRegistry;
   /** OAuth tokens of the remote upstreams. */
   readonly oauth: OAuthManager;
-  /** One line per tool call, prompt get and resource read (activity-log.ts). */
-  readonly activity: ActivityLog;
-  /** What GET /metrics exports; the call path reports tool calls and bytes to it. */
-  readonly metrics: BridgeMetrics;
+  /** One line per tool call, prompt get and resource read (activity-log.ts); off with `activityLog.enabled: false`. */
+  readonly activity: ActivityLog | undefined;
+  /** What GET /metrics exports; the call path reports tool calls and bytes to it. Off with `metrics.enabled: false`. */
+  readonly metrics: BridgeMetrics | undefined;
   /** The listener for ChatGPT and claude.ai connectors; undefined without `public.url`. */
   readonly public: PublicListener | undefined;
   /** The local access token clients must send; undefined with `"auth": "none"`. */
@@ -136,7 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     : undefined;
   const flows = new LoginFlows(oauth, logger);
   let redirectPort = config.port;
-  const activity = ActivityLog.open({
+  const activity = config.activityLog?.enabled === false ? undefined : ActivityLog.open({
     file: defaultActivityPath(config.logPath),
     recordArguments: config.activityLog?.arguments ?? false,
     knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams, password),
@@ -148,10 +148,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   // Made after the catalog (it reads its tool names): the recorder looks it up when a call ends.
   let metrics: BridgeMetrics | undefined;
-  const catalog = new Catalog(
-    registry,
-    callRecorder({ activity, metrics: () => metrics, listener: 'local' }),
-  );
+  // With both off, calls are not observed at all (the bench's baseline, `npm run bench`).
+  const recordCalls = (listener: 'local' | 'public') =>
+    activity || config.metrics?.enabled !== false
+      ? callRecorder({ activity, metrics: () => metrics, listener })
+      : undefined;
+  const catalog = new Catalog(registry, recordCalls('local'));
   const servedCache = new ServedCacheWriter({
     configDir: config.configDir,
     catalog,
@@ -171,13 +173,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     evictIdleAfterMs: options.sessionEvictIdleAfterMs,
   });
   // /metrics and the status page (whose logins end with the access token).
-  const observed = daemonMetrics({ registry, catalog, sessions, oauth });
+  const observed = daemonMetrics({ registry, catalog, sessions, oauth, enabled: config.metrics?.enabled });
   const bridgeMetrics = observed.metrics;
   metrics = bridgeMetrics;
-  const traffic = (received: number, sent: number) => {
-    bridgeMetrics.bytes('in', received);
-    bridgeMetrics.bytes('out', sent);
-  };
+  const traffic = bridgeMetrics
+    ? (received: number, sent: number) => {
+        bridgeMetrics.bytes('in', received);
+        bridgeMetrics.bytes('out', sent);
+      }
+    : undefined;
   const pageSessions = new PageSessions();
   const stopEndingPageSessions = accessToken?.onChange(() => pageSessions.endAll());
   const oauthOptions: OAuthRoutesOptions = {
@@ -218,7 +222,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       login: (name) => beginLogin(oauthOptions, name),
       connectors: () => publicListener?.connectors(),
     },
-    recentCalls: () => activity.recent(50),
+    recentCalls: activity && (() => activity.recent(50)),
   });
   let publicListener: PublicListener | undefined;
   let reportedClashes = '';
@@ -258,7 +262,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger,
         sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
         cimdFetch: options.cimdFetch,
-        onCall: callRecorder({ activity, metrics: () => metrics, listener: 'public' }),
+        onCall: recordCalls('public'),
         onTraffic: traffic,
       });
     } catch (error) {
@@ -325,7 +329,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await servedCache.close();
         await registry.stop();
         oauth.close();
-        await activity.close();
+        await activity?.close();
         await stopped;
         logger.info('mcp-bridge stopped');
       })();

@@ -2,7 +2,8 @@
  * The activity log: one JSON line per tool call, prompt get and resource read, in its own
  * size-rotated file beside the main log, plus the last few in memory for the status page.
  */
-import pino from 'pino';
+import roll, { type RollStream } from 'pino-roll';
+import { ActivityLine, isoTime } from './activity-line.js';
 import { DEFAULT_MAX_BYTES, redactValue } from './redact-secrets.js';
 
 export { defaultActivityPath } from './activity-files.js';
@@ -12,10 +13,10 @@ export interface ActivityClient {
   readonly version?: string;
   /** The MCP session id (streamable HTTP), when there is one. */
   readonly session?: string;
-  /** The JSON-RPC id of the request, for sessionless (2026-07-28) clients and for matching the main log. */
-  readonly requestId?: string | number;
   readonly era: '2025' | '2026-07-28';
   readonly listener: 'local' | 'public';
+  /** The JSON-RPC id of the request, for sessionless (2026-07-28) clients and for matching the main log. */
+  readonly requestId?: string | number;
 }
 
 export interface ActivityEntry {
@@ -69,67 +70,79 @@ const FLUSH_MS = 100;
 const FLUSH_ENTRIES = 500;
 
 type Untimed = Omit<ActivityEntry, 'time'>;
-/** An entry with the epoch ms it was recorded at; its ISO `time` is made when it is read. */
-interface Recorded {
-  readonly ms: number;
-  readonly entry: Untimed;
-}
-
-const timed = ({ ms, entry }: Recorded): ActivityEntry => ({ time: new Date(ms).toISOString(), ...entry });
 
 /** How many entries `recent` keeps. */
 export const RECENT_LIMIT = 200;
 
 export class ActivityLog {
   private closing: Promise<void> | undefined;
-  /** The worker is gone (ended, or failed): waiting for its 'close' would wait forever. */
+  /** The file's stream, once pino-roll has opened it. */
+  private stream: RollStream | undefined;
+  private opened: Promise<void> = Promise.resolve();
+  /** The stream is gone (ended, or failed): waiting for its 'close' would wait forever. */
   private streamClosed = false;
   /** The writer failed (an unwritable directory): entries go on into memory only. */
   private writerFailed = false;
-  private pending: Recorded[] = [];
-  /** The last RECENT_LIMIT entries, a circular buffer (`ringNext` is where the next one goes). */
-  private readonly ring: (Recorded | undefined)[] = new Array(RECENT_LIMIT);
+  /** Lines not yet handed to the writer, and how many. */
+  private pending = '';
+  private pendingCount = 0;
+  private readonly line = new ActivityLine();
+  /**
+   * The last RECENT_LIMIT lines, a circular buffer (`ringNext` is where the next one goes). Lines,
+   * not entries: one string per call outlives the young generation instead of an object graph.
+   */
+  private readonly ring: (string | undefined)[] = new Array(RECENT_LIMIT);
   private ringNext = 0;
   private ringSize = 0;
   private flushTimer: NodeJS.Timeout | undefined;
 
-  private constructor(
-    private readonly options: ActivityLogOptions,
-    private readonly stream: ReturnType<typeof pino.transport>,
-  ) {
+  private constructor(private readonly options: ActivityLogOptions) {}
+
+  /**
+   * Opens the file through pino-roll (size rotation, old files removed) in this thread: its
+   * sonic-boom stream writes with fs.write on libuv's pool, so a slow disk never holds up a call,
+   * and a batch every FLUSH_MS costs less than waking a worker thread for it (pino.transport).
+   * Files are created with mode 0600 (sonic-boom's `mode`; a file that exists keeps its mode):
+   * arguments, even redacted, are the user's business. Entries recorded before the file is open
+   * wait for it.
+   */
+  static open(options: ActivityLogOptions): ActivityLog {
+    const log = new ActivityLog(options);
+    log.opened = roll({
+      file: options.file,
+      size: options.rotateSize ?? '10m',
+      // Across restarts too: a log that may hold arguments should not grow without end.
+      limit: { count: Math.max(1, options.keepFiles ?? 5), removeOtherLogFiles: true },
+      mkdir: true,
+      mode: 0o600,
+    }).then(
+      (stream) => log.attach(stream),
+      (error: unknown) => log.fail(error),
+    );
+    return log;
+  }
+
+  private attach(stream: RollStream): void {
+    this.stream = stream;
     stream.once('close', () => {
       this.streamClosed = true;
     });
-    // Once: a dead worker fails every later write, and one report says it all.
-    stream.once('error', (error: Error) => {
-      this.writerFailed = true;
-      this.report(error);
-    });
+    // Once: a failed file fails every later write, and one report says it all.
+    stream.once('error', (error: Error) => this.fail(error));
     stream.on('error', () => {});
+    this.flush();
+  }
+
+  private fail(error: unknown): void {
+    if (this.writerFailed) return;
+    this.writerFailed = true;
+    this.pending = '';
+    this.pendingCount = 0;
+    this.report(error);
   }
 
   /**
-   * Starts the writer: pino-roll in a worker thread (pino.transport), as for the main log, so a
-   * slow disk never holds up a call. Files are created with mode 0600 (sonic-boom's `mode`; a file that exists
-   * keeps its mode): arguments, even redacted, are the user's business.
-   */
-  static open(options: ActivityLogOptions): ActivityLog {
-    const stream = pino.transport({
-      target: 'pino-roll',
-      options: {
-        file: options.file,
-        size: options.rotateSize ?? '10m',
-        // Across restarts too: a log that may hold arguments should not grow without end.
-        limit: { count: Math.max(1, options.keepFiles ?? 5), removeOtherLogFiles: true },
-        mkdir: true,
-        mode: 0o600,
-      },
-    });
-    return new ActivityLog(options, stream);
-  }
-
-  /**
-   * Writes one entry. Cheap and safe on the hot path: no I/O here (the line goes to the worker),
+   * Writes one entry. Cheap and safe on the hot path: no I/O here (lines are written in batches),
    * arguments and result are dropped unless `recordArguments` and are otherwise redacted within
    * a size cap; pass `resultBytes` (see json-size.ts) rather than leaving it to be measured, which
    * this never does. Never throws.
@@ -137,14 +150,16 @@ export class ActivityLog {
   record(input: ActivityRecord): void {
     if (this.closing) return;
     try {
-      // Only the clock is read now: the ISO time and the JSON line are made in batches (flush,
-      // recent), where they cost a fraction of what they cost one call at a time.
-      const recorded: Recorded = { ms: Date.now(), entry: this.entryOf(input) };
-      this.ring[this.ringNext] = recorded;
+      const line = this.line.of(isoTime(Date.now()), this.entryOf(input));
+      // Reading a character makes V8 flatten the line now, while the pieces it was joined from
+      // are young: the ring keeps one string per call, not a tree of them into the old generation.
+      line.charCodeAt(0);
+      this.ring[this.ringNext] = line;
       this.ringNext = (this.ringNext + 1) % RECENT_LIMIT;
       this.ringSize = Math.min(this.ringSize + 1, RECENT_LIMIT);
-      if (!this.writerFailed) this.queue(recorded);
+      if (!this.writerFailed) this.queue(line);
     } catch (error) {
+      // A value JSON cannot write (a BigInt from a bug) loses its entry, not the others.
       this.report(error);
     }
   }
@@ -153,9 +168,10 @@ export class ActivityLog {
    * Lines go to the worker in batches, at most FLUSH_MS after the first: one write per line woke
    * the worker thread for every call, which cost more CPU (~0.3 ms a call) than the call itself.
    */
-  private queue(recorded: Recorded): void {
-    this.pending.push(recorded);
-    if (this.pending.length >= FLUSH_ENTRIES) this.flush();
+  private queue(line: string): void {
+    this.pending += line;
+    this.pendingCount++;
+    if (this.pendingCount >= FLUSH_ENTRIES) this.flush();
     else if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
       this.flushTimer.unref();
@@ -165,26 +181,27 @@ export class ActivityLog {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.pending.length === 0) return;
-    // Straight to the transport, not through a pino logger: the entry is the whole line (its own
-    // time, no level, pid or hostname), which pino cannot write without a level.
-    let lines = '';
-    for (const recorded of this.pending) {
-      try {
-        lines += `${JSON.stringify(timed(recorded))}\n`;
-      } catch (error) {
-        // A value JSON cannot write (a BigInt from a bug) loses its line, not the others.
-        this.report(error);
-      }
-    }
-    this.pending = [];
+    // Not open yet: the lines wait, and attach() flushes them.
+    if (this.pendingCount === 0 || !this.stream) return;
+    // Straight to the file, not through a pino logger: the entry is the whole line (its own time,
+    // no level, pid or hostname), which pino cannot write without a level.
+    const lines = this.pending;
+    this.pending = '';
+    this.pendingCount = 0;
     if (!this.writerFailed && !this.streamClosed) this.stream.write(lines);
   }
 
+  /** Whether arguments and results are recorded: callers leave them out otherwise. */
+  get recordsArguments(): boolean {
+    return this.options.recordArguments;
+  }
+
   private entryOf(input: ActivityRecord): Untimed {
+    // Kept as it is when there is nothing to drop or redact: a copy per call showed in profiles.
+    if (input.arguments === undefined && input.result === undefined) return input;
     const { arguments: args, result, ...rest } = input;
     const entry: Untimed = rest;
-    if (!this.options.recordArguments || (args === undefined && result === undefined)) return entry;
+    if (!this.options.recordArguments) return entry;
     try {
       const known = this.options.knownSecrets();
       const maxBytes = this.options.maxRecordedBytes ?? DEFAULT_MAX_BYTES;
@@ -219,23 +236,29 @@ export class ActivityLog {
     const count = Math.max(0, Math.min(n, this.ringSize));
     const entries: ActivityEntry[] = [];
     for (let i = count; i > 0; i--) {
-      const recorded = this.ring[(this.ringNext - i + RECENT_LIMIT) % RECENT_LIMIT];
-      if (recorded) entries.push(timed(recorded));
+      const line = this.ring[(this.ringNext - i + RECENT_LIMIT) % RECENT_LIMIT];
+      if (line) entries.push(JSON.parse(line) as ActivityEntry);
     }
     return entries;
   }
 
-  /** Flushes what was recorded and stops the worker. Later `record` calls are ignored. */
+  /** Flushes what was recorded and closes the file. Later `record` calls are ignored. */
   close(): Promise<void> {
-    if (!this.closing) this.flush();
-    this.closing ??= new Promise<void>((resolve) => {
-      if (this.streamClosed) {
-        resolve();
+    this.closing ??= (async () => {
+      await this.opened;
+      this.flush();
+      const stream = this.stream;
+      if (!stream || this.streamClosed) return;
+      if (this.writerFailed) {
+        // A stream that failed to open never closes by itself.
+        stream.destroy();
         return;
       }
-      this.stream.once('close', () => resolve());
-      this.stream.end();
-    });
+      await new Promise<void>((resolve) => {
+        stream.once('close', () => resolve());
+        stream.end();
+      });
+    })();
     return this.closing;
   }
 }

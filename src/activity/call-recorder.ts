@@ -26,6 +26,7 @@ export function callRecorder(options: CallRecorderOptions): CallObserver {
     if (call.kind === 'tool')
       metrics?.()?.toolCall(call.route?.upstream, call.name, call.outcome, call.durationMs);
     if (!activity) return;
+    const recordsArguments = activity.recordsArguments;
     const who = call.who;
     // One object literal, undefined fields and all (JSON leaves them out): conditional spreads
     // made a dozen objects a call.
@@ -35,9 +36,9 @@ export function callRecorder(options: CallRecorderOptions): CallObserver {
         name: who?.name === undefined ? undefined : cut(who.name, MAX_CLIENT_FIELD),
         version: who?.version === undefined ? undefined : cut(who.version, MAX_CLIENT_FIELD),
         session: who?.session,
-        requestId: typeof who?.requestId === 'string' ? cut(who.requestId, MAX_CLIENT_FIELD) : who?.requestId,
         era: who?.era ?? '2025',
         listener,
+        requestId: typeof who?.requestId === 'string' ? cut(who.requestId, MAX_CLIENT_FIELD) : who?.requestId,
       },
       name: cut(call.name, MAX_NAME),
       original: call.route && call.route.original !== call.name ? call.route.original : undefined,
@@ -46,8 +47,9 @@ export function callRecorder(options: CallRecorderOptions): CallObserver {
       outcome: call.outcome,
       errorCode: call.errorCode,
       resultBytes: call.result === undefined ? undefined : jsonByteLength(call.result),
-      arguments: call.arguments,
-      result: call.result,
+      // Left out unless recorded: the entry is kept in memory for the page, and a result can be big.
+      arguments: recordsArguments ? call.arguments : undefined,
+      result: recordsArguments ? call.result : undefined,
     });
   };
 }

@@ -14,7 +14,12 @@ const ANY_ESCAPE = /["\\\u0000-\u001f]/;
 /** Past this length escapes are not counted: scanning a megabyte for them cost 2 ms a call. */
 const EXACT_UP_TO = 4096;
 
+/** Up to this length a string is first checked char by char: cheaper than two native calls. */
+const SHORT = 64;
+
 function stringBytes(text: string): number {
+  // Keys and names are short printable ASCII without quotes or backslashes: length + the quotes.
+  if (text.length <= SHORT && isPlain(text)) return text.length + 2;
   let bytes = Buffer.byteLength(text, 'utf8') + 2;
   // One test, no match arrays, for the common case (keys, plain text): nothing to escape.
   if (text.length > 0 && text.length <= EXACT_UP_TO && ANY_ESCAPE.test(text)) {
@@ -22,6 +27,14 @@ function stringBytes(text: string): number {
     bytes += 5 * (text.match(LONG_ESCAPE)?.length ?? 0);
   }
   return bytes;
+}
+
+function isPlain(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
 }
 
 /**
@@ -57,8 +70,8 @@ function size(value: unknown): number | undefined {
   }
   let bytes = 2;
   let members = 0;
-  for (const key in source) {
-    if (!Object.hasOwn(source, key)) continue;
+  // Object.keys, not for…in with hasOwn: the same keys JSON writes, at a fraction of the cost.
+  for (const key of Object.keys(source)) {
     const member = size(source[key]);
     if (member === undefined) continue;
     bytes += stringBytes(key) + 1 + member;

@@ -31,28 +31,40 @@ export async function observed(
   run: () => Promise<Record<string, unknown>>,
 ): Promise<Record<string, unknown>> {
   const started = performance.now();
-  const tell = (rest: Pick<CallRecord, 'outcome' | 'errorCode' | 'result'>) => {
-    try {
-      observe({
-        kind: base.kind,
-        name: base.name,
-        route: base.route,
-        who: base.options.who,
-        arguments: base.arguments,
-        durationMs: performance.now() - started,
-        ...rest,
-      });
-    } catch {
-      // Recording is best effort; the client's answer is not.
-    }
-  };
+  let result: Record<string, unknown>;
   try {
-    const result = await run();
-    tell({ outcome: result.isError === true ? 'tool_error' : 'ok', result });
-    return result;
+    result = await run();
   } catch (error) {
-    tell({ outcome: 'error', errorCode: codeOf(error) });
+    tell(observe, base, started, 'error', codeOf(error), undefined);
     throw error;
+  }
+  tell(observe, base, started, result.isError === true ? 'tool_error' : 'ok', undefined, result);
+  return result;
+}
+
+// Plain arguments and one object literal: this runs on every call, and closures and spreads showed.
+function tell(
+  observe: CallObserver,
+  base: Pick<CallRecord, 'kind' | 'name' | 'route' | 'arguments'> & { readonly options: CallOptions },
+  started: number,
+  outcome: CallRecord['outcome'],
+  errorCode: string | undefined,
+  result: Record<string, unknown> | undefined,
+): void {
+  try {
+    observe({
+      kind: base.kind,
+      name: base.name,
+      route: base.route,
+      who: base.options.who,
+      arguments: base.arguments,
+      durationMs: performance.now() - started,
+      outcome,
+      errorCode,
+      result,
+    });
+  } catch {
+    // Recording is best effort; the client's answer is not.
   }
 }
 

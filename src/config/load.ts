@@ -90,7 +90,11 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     maxConnections: data.maxConnections ?? DEFAULTS.maxConnections,
     maxBodyBytesInFlight: data.maxBodyBytesInFlight ?? DEFAULTS.maxBodyBytesInFlight,
     maxSessions: data.maxSessions ?? DEFAULTS.maxSessions,
-    activityLog: { arguments: data.activityLog?.arguments ?? false },
+    activityLog: {
+      enabled: data.activityLog?.enabled ?? true,
+      arguments: data.activityLog?.arguments ?? false,
+    },
+    metrics: { enabled: data.metrics?.enabled ?? true },
     public: publicConfig(
       data.public && {
         ...data.public,

@@ -165,7 +165,8 @@ export const ConfigFileSchema = strictObject({
   maxBodyBytesInFlight: z.number().int().min(1024).optional(),
   maxSessions: z.number().int().min(1).max(1_000_000).optional(),
   public: PublicSchema.optional(),
-  activityLog: strictObject({ arguments: z.boolean().optional() }).optional(),
+  activityLog: strictObject({ enabled: z.boolean().optional(), arguments: z.boolean().optional() }).optional(),
+  metrics: strictObject({ enabled: z.boolean().optional() }).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -268,8 +269,13 @@ export interface BridgeConfig {
   readonly maxBodyBytesInFlight?: number;
   /** Open 2025-era sessions (Mcp-Session-Id); an initialize past it gets 503. */
   readonly maxSessions?: number;
-  /** `activityLog.arguments`: record (redacted) arguments and results in the activity log. */
-  readonly activityLog?: { readonly arguments: boolean } | undefined;
+  /**
+   * `activityLog.enabled` (default true): the activity log file and the page's last calls;
+   * `activityLog.arguments`: record (redacted) arguments and results in it.
+   */
+  readonly activityLog?: { readonly enabled: boolean; readonly arguments: boolean } | undefined;
+  /** `metrics.enabled` (default true): GET /metrics and the counting behind it. */
+  readonly metrics?: { readonly enabled: boolean } | undefined;
   /** The public listener for ChatGPT and claude.ai (its own OAuth); absent without `public.url`. */
   readonly public?: PublicConfig | undefined;
 }

@@ -9,6 +9,8 @@ export interface DaemonMetricsParts {
   /** The 2025 sessions (2026-07-28 clients are stateless: nothing of theirs stays open to count). */
   readonly sessions: { readonly size: number };
   readonly oauth: Pick<OAuthManager, 'tokenInfo'>;
+  /** `metrics.enabled`: false makes no metrics (no /metrics, nothing counted); tokens still work. */
+  readonly enabled?: boolean;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface DaemonMetricsParts {
  * reconnects counted from the registry's snapshots. `tokens` is also what /status and the page show.
  */
 export function daemonMetrics(parts: DaemonMetricsParts): {
-  metrics: BridgeMetrics;
+  metrics: BridgeMetrics | undefined;
   tokens: () => TokenInfo[];
   stop: () => void;
 } {
@@ -26,6 +28,7 @@ export function daemonMetrics(parts: DaemonMetricsParts): {
     const names = new Set(registry.list().map((u) => u.name));
     return oauth.tokenInfo().filter((t) => names.has(t.upstream));
   };
+  if (parts.enabled === false) return { metrics: undefined, tokens, stop: () => {} };
   const knownTool = (name: string) => catalog.tool(name) !== undefined;
   const metrics = new BridgeMetrics({
     snapshots: () => registry.snapshots(),

@@ -50,15 +50,18 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 type CounterChild = Counter.Internal;
 type HistogramChild = Histogram.Internal<'upstream'>;
 
-/** prom-client's labelled children for one upstream, made once: the hot path only looks them up. */
-interface UpstreamChildren {
+/** One upstream's tool calls since the last scrape, in plain numbers (see toolCall). */
+interface UpstreamCalls {
   readonly upstream: string;
   readonly duration: HistogramChild;
-  readonly calls: Map<string, Partial<Record<CallOutcome, CounterChild>>>;
+  /** Durations (ms) not yet observed by the histogram. */
+  durationsMs: number[];
+  /** By tool label, then outcome: calls not yet added to the counter, and its child for them. */
+  readonly calls: Map<string, Partial<Record<CallOutcome, { child: CounterChild; unscraped: number }>>>;
 }
 
-/** Calls noted but not yet counted, at most (then they are counted at once). */
-const MAX_PENDING_CALLS = 1000;
+/** Durations an upstream keeps for the next scrape, at most (then they are observed at once). */
+const MAX_PENDING_DURATIONS = 1000;
 
 /**
  * The bridge's Prometheus metrics, on a registry of its own (never prom-client's global one, so
@@ -73,8 +76,7 @@ export class BridgeMetrics {
   private readonly reconnects: Counter<'upstream'>;
   private readonly refreshes: Counter<'upstream' | 'outcome'>;
   private readonly byteChildren: Readonly<Record<'in' | 'out', CounterChild>>;
-  private readonly children = new Map<string, UpstreamChildren>();
-  private pending: { upstream: string; tool: string; outcome: CallOutcome; durationMs: number }[] = [];
+  private readonly byUpstream = new Map<string, UpstreamCalls>();
   private readonly unscrapedBytes = { in: 0, out: 0 };
 
   constructor(
@@ -86,16 +88,17 @@ export class BridgeMetrics {
       register: this.registry,
       eventLoopMonitoringPrecision: options.eventLoopMonitoringPrecisionMs ?? 20,
     });
-    const drain = () => this.drain();
     this.calls = new Counter({
-      collect: drain,
+      collect: () => this.addUnscrapedCalls(),
       name: 'mcp_bridge_tool_calls_total',
       help: 'Finished tools/call requests, by upstream, exposed tool name ("other" if not in the catalog) and outcome (ok, tool_error = result with isError, error = JSON-RPC error).',
       labelNames: ['upstream', 'tool', 'outcome'] as const,
       registers,
     });
     this.durations = new Histogram({
-      collect: drain,
+      collect: () => {
+        for (const calls of this.byUpstream.values()) this.observeDurations(calls);
+      },
       name: 'mcp_bridge_tool_call_duration_seconds',
       help: 'Time from a tools/call request to its answer, by upstream.',
       labelNames: ['upstream'] as const,
@@ -186,43 +189,49 @@ export class BridgeMetrics {
   }
 
   /**
-   * One finished tools/call. On the hot path, so only noted here: prom-client hashes the labels
-   * on every update, which cost a call tens of microseconds in a daemon serving calls one by one.
-   * Noted calls are counted in one batch before each scrape, or once there are many.
+   * One finished tools/call. On the hot path, so it only adds to plain numbers: prom-client hashes
+   * the labels on every update, which cost a call more than the rest of its recording. They are
+   * handed to prom-client before each scrape (the counters' and the histogram's `collect`).
    */
   toolCall(upstream: string | undefined, tool: string, outcome: CallOutcome, durationMs: number): void {
     const known = this.sources.knownTools();
     const isKnown = typeof known === 'function' ? known(tool) : known.has(tool);
-    this.pending.push({
-      upstream: upstream ?? NO_UPSTREAM,
-      tool: isKnown ? tool : OTHER_TOOL,
-      outcome,
-      durationMs,
-    });
-    if (this.pending.length >= MAX_PENDING_CALLS) this.drain();
-  }
-
-  private drain(): void {
-    const pending = this.pending;
-    this.pending = [];
-    for (const call of pending) this.count(call.upstream, call.tool, call.outcome, call.durationMs);
-  }
-
-  private count(upstream: string, toolLabel: string, outcome: CallOutcome, durationMs: number): void {
-    const children = this.upstreamChildren(upstream);
-    let byOutcome = children.calls.get(toolLabel);
+    const calls = this.upstreamCalls(upstream ?? NO_UPSTREAM);
+    const label = isKnown ? tool : OTHER_TOOL;
+    let byOutcome = calls.calls.get(label);
     if (!byOutcome) {
       byOutcome = {};
-      children.calls.set(toolLabel, byOutcome);
+      calls.calls.set(label, byOutcome);
     }
-    let counter = byOutcome[outcome];
-    if (!counter) {
-      counter = this.calls.labels(children.upstream, toolLabel, outcome);
-      byOutcome[outcome] = counter;
+    let counted = byOutcome[outcome];
+    if (!counted) {
+      counted = { child: this.calls.labels(calls.upstream, label, outcome), unscraped: 0 };
+      byOutcome[outcome] = counted;
     }
-    counter.inc();
+    counted.unscraped++;
     // prom-client throws on NaN; a bad clock reading must not fail the call it describes.
-    if (Number.isFinite(durationMs) && durationMs >= 0) children.duration.observe(durationMs / 1000);
+    if (Number.isFinite(durationMs) && durationMs >= 0) {
+      calls.durationsMs.push(durationMs);
+      if (calls.durationsMs.length >= MAX_PENDING_DURATIONS) this.observeDurations(calls);
+    }
+  }
+
+  private addUnscrapedCalls(): void {
+    for (const calls of this.byUpstream.values()) {
+      for (const byOutcome of calls.calls.values()) {
+        for (const counted of Object.values(byOutcome)) {
+          if (counted.unscraped === 0) continue;
+          counted.child.inc(counted.unscraped);
+          counted.unscraped = 0;
+        }
+      }
+    }
+  }
+
+  private observeDurations(calls: UpstreamCalls): void {
+    const durations = calls.durationsMs;
+    calls.durationsMs = [];
+    for (const ms of durations) calls.duration.observe(ms / 1000);
   }
 
   /** The connection to `upstream` dropped and was made again. */
@@ -243,12 +252,12 @@ export class BridgeMetrics {
     return this.registry.metrics();
   }
 
-  private upstreamChildren(upstream: string): UpstreamChildren {
-    let children = this.children.get(upstream);
-    if (!children) {
-      children = { upstream, duration: this.durations.labels(upstream), calls: new Map() };
-      this.children.set(upstream, children);
+  private upstreamCalls(upstream: string): UpstreamCalls {
+    let calls = this.byUpstream.get(upstream);
+    if (!calls) {
+      calls = { upstream, duration: this.durations.labels(upstream), durationsMs: [], calls: new Map() };
+      this.byUpstream.set(upstream, calls);
     }
-    return children;
+    return calls;
   }
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultActivityPath, listActivityFiles } from '../../src/activity/activity-files.js';
@@ -41,7 +42,7 @@ describe('the activity log records every call', () => {
     await legacy.readResource({ uri: 'fake://readme' });
     await legacy.close();
     await modern.close();
-    const entries = daemon.activity.recent(10);
+    const entries = daemon.activity!.recent(10);
     expect(entries.map((e) => [e.kind, e.name, e.outcome, e.errorCode ?? null, e.client.era])).toEqual([
       ['tool', 'notes__echo', 'ok', null, '2025'],
       ['tool', 'notes__echo', 'ok', null, '2026-07-28'],
@@ -84,7 +85,7 @@ describe('the activity log records every call', () => {
         arguments: { text: `key ${SECRET} and Bearer abcdefghijklmnopqrstuvwxyz012345` },
       });
       await c.close();
-      const [entry] = daemon.activity.recent(1);
+      const [entry] = daemon.activity!.recent(1);
       const recorded = JSON.stringify(entry);
       expect(entry!.arguments).toBeDefined();
       expect(entry!.result).toBeDefined();
@@ -108,11 +109,37 @@ describe('the activity log records every call', () => {
       const c = await client(pub.resource, '2025', { authorization: `Bearer ${tokens.access_token}` });
       await c.callTool({ name: 'notes__echo', arguments: { text: 'public' } });
       await c.close();
-      expect(daemon.activity.recent(1)[0]).toMatchObject({
+      expect(daemon.activity!.recent(1)[0]).toMatchObject({
         name: 'notes__echo',
         outcome: 'ok',
         client: { listener: 'public' },
       });
+    } finally {
+      await daemon?.close();
+      daemon = undefined;
+      dir.cleanup();
+    }
+  });
+
+  it('keeps no log and counts nothing with activityLog.enabled and metrics.enabled false', async () => {
+    const dir = makeTempDir();
+    try {
+      daemon = await startTestDaemon(dir.dir, [fakeUpstream('notes')], {
+        overrides: { activityLog: { enabled: false, arguments: true }, metrics: { enabled: false } },
+      });
+      await waitFor(() => daemon!.registry.get('notes')!.snapshot().state === 'ready', 'notes');
+      const c = await client(daemon.url, '2025');
+      expect(await c.callTool({ name: 'notes__echo', arguments: { text: 'off' } })).toMatchObject({
+        content: [{ text: 'off' }],
+      });
+      await c.close();
+      expect(daemon.activity).toBeUndefined();
+      expect(daemon.metrics).toBeUndefined();
+      const metrics = await fetch(new URL('/metrics', daemon.url), { headers: authHeaders(daemon.url) });
+      expect(metrics.status).toBe(404);
+      await daemon.close();
+      daemon = undefined;
+      expect(await listActivityFiles(defaultActivityPath(join(dir.dir, 'mcp-bridge.log')))).toEqual([]);
     } finally {
       await daemon?.close();
       daemon = undefined;

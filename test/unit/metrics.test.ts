@@ -90,6 +90,20 @@ describe('BridgeMetrics', () => {
     expect(value(samples, `${duration}_bucket`, { upstream: 'web', le: '+Inf' })).toBe(1);
   });
 
+  it('adds the calls since the last scrape to the counts of the scrapes before', async () => {
+    const { metrics, scrape } = setup();
+    metrics.toolCall('fs', 'fs__read', 'ok', 2);
+    const calls = 'mcp_bridge_tool_calls_total';
+    const duration = 'mcp_bridge_tool_call_duration_seconds_count';
+    expect(value(await scrape(), calls, { upstream: 'fs', tool: 'fs__read', outcome: 'ok' })).toBe(1);
+    expect(value(await scrape(), calls, { upstream: 'fs', tool: 'fs__read', outcome: 'ok' })).toBe(1);
+    metrics.toolCall('fs', 'fs__read', 'ok', 2);
+    metrics.toolCall('fs', 'fs__read', 'ok', 2);
+    const samples = await scrape();
+    expect(value(samples, calls, { upstream: 'fs', tool: 'fs__read', outcome: 'ok' })).toBe(3);
+    expect(value(samples, duration, { upstream: 'fs' })).toBe(3);
+  });
+
   it('labels a tool the catalog does not expose "other" and a call without upstream "none"', async () => {
     const { metrics, scrape } = setup();
     metrics.toolCall(undefined, 'made_up', 'error', 1);
