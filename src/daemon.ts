@@ -136,16 +136,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     : undefined;
   const flows = new LoginFlows(oauth, logger);
   let redirectPort = config.port;
-  const activity = config.activityLog?.enabled === false ? undefined : ActivityLog.open({
-    file: defaultActivityPath(config.logPath),
-    recordArguments: config.activityLog?.arguments ?? false,
-    knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams, password),
-    onError: (error) =>
-      logger.warn(
-        { err: errorMessage(error) },
-        'the activity log cannot be written; it is kept in memory only',
-      ),
-  });
+  const activity =
+    config.activityLog?.enabled === false
+      ? undefined
+      : ActivityLog.open({
+          file: defaultActivityPath(config.logPath),
+          recordArguments: config.activityLog?.arguments ?? false,
+          knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams, password),
+          onError: (error) =>
+            logger.warn(
+              { err: errorMessage(error) },
+              'the activity log cannot be written; it is kept in memory only',
+            ),
+        });
   // Made after the catalog (it reads its tool names): the recorder looks it up when a call ends.
   let metrics: BridgeMetrics | undefined;
   // With both off, calls are not observed at all (the bench's baseline, `npm run bench`).

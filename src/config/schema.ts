@@ -165,7 +165,10 @@ export const ConfigFileSchema = strictObject({
   maxBodyBytesInFlight: z.number().int().min(1024).optional(),
   maxSessions: z.number().int().min(1).max(1_000_000).optional(),
   public: PublicSchema.optional(),
-  activityLog: strictObject({ enabled: z.boolean().optional(), arguments: z.boolean().optional() }).optional(),
+  activityLog: strictObject({
+    enabled: z.boolean().optional(),
+    arguments: z.boolean().optional(),
+  }).optional(),
   metrics: strictObject({ enabled: z.boolean().optional() }).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;

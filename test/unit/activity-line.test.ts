@@ -47,7 +47,10 @@ describe('ActivityLine', () => {
       entry({ kind: 'resource', name: 'file:///tmp/a b.txt', resultBytes: undefined }),
       entry({ kind: 'prompt', outcome: 'tool_error', durationMs: 0 }),
       entry({ durationMs: Number.NaN, resultBytes: Number.POSITIVE_INFINITY }),
-      entry({ arguments: { q: 'x', n: [1, null, true] }, result: { content: [{ type: 'text', text: 'hé' }] } }),
+      entry({
+        arguments: { q: 'x', n: [1, null, true] },
+        result: { content: [{ type: 'text', text: 'hé' }] },
+      }),
       entry({ arguments: 'not-recorded note', result: undefined }),
     ];
     for (const e of cases) expect(line.of(TIME, e)).toBe(expected(e));
@@ -83,7 +86,9 @@ describe('ActivityLine', () => {
 
 describe('isoTime', () => {
   it('is Date#toISOString for integer epoch milliseconds', () => {
-    const samples = [0, 1, 9, 10, 99, 100, 999, 1000, 1_764_820_752_045, 1_764_820_752_999, 1_764_820_753_000];
+    const samples = [
+      0, 1, 9, 10, 99, 100, 999, 1000, 1_764_820_752_045, 1_764_820_752_999, 1_764_820_753_000,
+    ];
     // Out of order too: the remembered second must not leak into another one.
     for (const ms of [...samples, ...samples.reverse()]) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
     const now = Date.now();

@@ -176,7 +176,18 @@ describe('jsonByteLength', () => {
       'plain',
       42,
       // Short strings are checked char by char first; each way out of that check, and both sides of its length limit.
-      ['a"b', 'a\\b', 'tab\there', '\u007f', '~', ' ', 'é', 'x'.repeat(64), 'x'.repeat(65), `${'x'.repeat(63)}"`],
+      [
+        'a"b',
+        'a\\b',
+        'tab\there',
+        '\u007f',
+        '~',
+        ' ',
+        'é',
+        'x'.repeat(64),
+        'x'.repeat(65),
+        `${'x'.repeat(63)}"`,
+      ],
     ];
     for (const value of values) {
       expect(jsonByteLength(value)).toBe(Buffer.byteLength(JSON.stringify(value)));
