@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -16,6 +16,14 @@ export function makeTempDir(prefix = 'mcp-bridge-test-'): { dir: string; cleanup
 }
 
 /** A resolved config on port 0 with its own temp config dir. */
+/** `<dir>/config/config.json` with these servers (pings off), for tests that run the real CLI. */
+export function writeConfigDir(dir: string, mcpServers: Record<string, unknown>): string {
+  const configDir = join(dir, 'config');
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(join(configDir, 'config.json'), JSON.stringify({ mcpServers, pingIntervalMs: 0 }));
+  return configDir;
+}
+
 export function testConfig(
   configDir: string,
   upstreams: UpstreamConfig[],

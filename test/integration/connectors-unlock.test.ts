@@ -1,7 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTempDir } from '../helpers/bridge.js';
+import { makeTempDir, writeConfigDir } from '../helpers/bridge.js';
 import { cliEnv, freePort, runCli, startCli } from '../helpers/cli.js';
 import { authorize, exchange, initializeWith, OWNER_PASSWORD, registerClient } from '../helpers/connector.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
@@ -21,12 +21,7 @@ describe('mcp-bridge connectors unlock', () => {
   async function setup(withPublic = true) {
     const temp = makeTempDir();
     closers.push(temp.cleanup);
-    const configDir = join(temp.dir, 'config');
-    mkdirSync(configDir, { recursive: true });
-    writeFileSync(
-      join(configDir, 'config.json'),
-      JSON.stringify({ mcpServers: { notes: fakeServerEntry() }, pingIntervalMs: 0 }),
-    );
+    writeConfigDir(temp.dir, { notes: fakeServerEntry() });
     const publicPort = await freePort();
     const issuer = `http://127.0.0.1:${publicPort}`;
     const env = cliEnv(

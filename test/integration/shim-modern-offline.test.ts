@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../../src/server/status.js';
 import { authHeaders } from '../helpers/access.js';
-import { makeTempDir } from '../helpers/bridge.js';
+import { makeTempDir, writeConfigDir } from '../helpers/bridge.js';
 import { BIN, cliEnv, freePort, startCli } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
 import { rawShim as spawnRawShim } from '../helpers/raw-shim.js';
@@ -34,12 +34,7 @@ describe('the stdio shim with a 2026-07-28 client while the daemon is not up', (
   async function servedOnce(live: (port: number, configDir: string) => Promise<void> = async () => {}) {
     const temp = makeTempDir();
     closers.push(temp.cleanup);
-    const configDir = join(temp.dir, 'config');
-    mkdirSync(configDir, { recursive: true });
-    writeFileSync(
-      join(configDir, 'config.json'),
-      JSON.stringify({ mcpServers: { fake: fakeServerEntry() }, pingIntervalMs: 0 }),
-    );
+    const configDir = writeConfigDir(temp.dir, { fake: fakeServerEntry() });
     const port = await freePort();
     const bridge = await startCli(cliEnv(temp.dir, { MCP_BRIDGE_PORT: String(port) }));
     const file = join(configDir, 'served-cache.json');

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTempDir } from '../helpers/bridge.js';
+import { makeTempDir, writeConfigDir } from '../helpers/bridge.js';
 import { cliEnv, freePort } from '../helpers/cli.js';
 import { fakeServerEntry } from '../helpers/fake-server.js';
 import { rawShim as spawnRawShim } from '../helpers/raw-shim.js';
@@ -21,12 +21,7 @@ describe.skipIf(process.platform === 'darwin')('the stdio shim when the service 
   async function installedUnit(): Promise<{ dir: string; configDir: string; port: number; bin: string }> {
     const temp = makeTempDir();
     closers.push(temp.cleanup);
-    const configDir = join(temp.dir, 'config');
-    mkdirSync(configDir, { recursive: true });
-    writeFileSync(
-      join(configDir, 'config.json'),
-      JSON.stringify({ mcpServers: { fake: fakeServerEntry() }, pingIntervalMs: 0 }),
-    );
+    const configDir = writeConfigDir(temp.dir, { fake: fakeServerEntry() });
     const units = join(temp.dir, '.config', 'systemd', 'user');
     mkdirSync(units, { recursive: true });
     writeFileSync(join(units, 'mcp-bridge.service'), '[Service]\nExecStart=/nonexistent\n');
