@@ -1,20 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import { AccessToken } from './access/access-token.js';
-import { ActivityLog, defaultActivityPath } from './activity/activity-log.js';
+import type { ActivityLog } from './activity/activity-log.js';
 import { callRecorder } from './activity/call-recorder.js';
-import { activitySecretsOf } from './activity/redact-secrets.js';
+import { openDaemonActivity } from './activity/daemon-activity.js';
 import { LoginFlows, loginTarget } from './auth/login.js';
 import { OAuthManager } from './auth/oauth-manager.js';
+import { watchStoredLogins } from './auth/stored-logins.js';
 import { TokenStore } from './auth/token-store.js';
 import { Catalog } from './catalog/catalog.js';
 import { ServedCacheWriter } from './catalog/served-cache.js';
 import { ConfigReloader, type ReloadOutcome } from './config/reloader.js';
-import {
-  type BridgeConfig,
-  type HttpUpstreamConfig,
-  type UpstreamConfig,
-  usesOAuth,
-} from './config/schema.js';
+import { type BridgeConfig, type HttpUpstreamConfig, usesOAuth } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { daemonMetrics } from './metrics/daemon-metrics.js';
@@ -120,35 +116,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxStderrLineBytes: config.maxStderrLineBytes,
     upstreamDefaults: { pingIntervalMs: config.pingIntervalMs, ...options.upstreamDefaults },
   });
-  // A login stored by another process (`mcp-bridge auth` that did not find this daemon) is picked up.
-  const reloadTimer = setInterval(() => {
-    for (const snapshot of registry.snapshots()) {
-      if (snapshot.state !== 'needs_auth') continue;
-      oauth.reload(snapshot.name).then(
-        (found) => found && registry.get(snapshot.name)?.retryNow(),
-        (error: unknown) => logger.debug({ err: errorMessage(error) }, 'could not re-read the token file'),
-      );
-    }
-  }, 10_000);
-  reloadTimer.unref();
+  const stopWatchingLogins = watchStoredLogins(registry, oauth, logger);
   const reloader = options.reloadConfig
     ? new ConfigReloader({ started: config, load: options.reloadConfig, registry, oauth, logger })
     : undefined;
   const flows = new LoginFlows(oauth, logger);
   let redirectPort = config.port;
-  const activity =
-    config.activityLog?.enabled === false
-      ? undefined
-      : ActivityLog.open({
-          file: defaultActivityPath(config.logPath),
-          recordArguments: config.activityLog?.arguments ?? false,
-          knownSecrets: secretsOf(() => (reloader?.current ?? config).upstreams, password),
-          onError: (error) =>
-            logger.warn(
-              { err: errorMessage(error) },
-              'the activity log cannot be written; it is kept in memory only',
-            ),
-        });
+  const activity = openDaemonActivity(
+    config,
+    logger,
+    () => (reloader?.current ?? config).upstreams,
+    password,
+  );
   // Made after the catalog (it reads its tool names): the recorder looks it up when a call ends.
   let metrics: BridgeMetrics | undefined;
   // With both off, calls are not observed at all (the bench's baseline, `npm run bench`).
@@ -328,7 +307,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await publicListener?.close();
         await sessions.closeAll();
         server.closeAllConnections();
-        clearInterval(reloadTimer);
+        stopWatchingLogins();
         await servedCache.close();
         await registry.stop();
         oauth.close();
@@ -338,19 +317,5 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       })();
       return closing;
     },
-  };
-}
-
-/** The upstreams' secret values as configured now (once per config, not per call), and the owner password. */
-function secretsOf(current: () => readonly UpstreamConfig[], password?: string): () => readonly string[] {
-  let seen: readonly UpstreamConfig[] | undefined;
-  let secrets: readonly string[] = [];
-  return () => {
-    const upstreams = current();
-    if (upstreams !== seen) {
-      seen = upstreams;
-      secrets = [...activitySecretsOf(upstreams), ...(password ? [password] : [])];
-    }
-    return secrets;
   };
 }
